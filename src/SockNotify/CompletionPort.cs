@@ -1,0 +1,466 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using SockNotify.Backends;
+using SockNotify.Backends.Epoll;
+using SockNotify.Internal;
+
+namespace SockNotify;
+
+/// <summary>
+/// An I/O completion port that delivers socket state notifications and posted packets to any number of threads: the
+/// .NET shape of Winsock's <c>ProcessSocketNotifications</c> over an I/O completion port, implemented on Linux with
+/// epoll.
+/// </summary>
+/// <remarks>
+/// <para><b>Registrations.</b> A socket is registered with one port under a completion key (any object, typically its
+/// context) by an Enable item, and changed by later Enable (re-arm, new filter and triggers, same key), Disable and
+/// Remove items. Items are applied in order, each with its own <see cref="SocketNotifyRegistration.RegistrationResult"/>;
+/// a bad item never throws and never stops the rest of its batch.</para>
+/// <para><b>Notifications.</b> A notification is one <see cref="CompletionEntry"/> whose <see cref="CompletionEntry.Events"/>
+/// holds every requested condition found at once (In, Out, Hangup) plus Err, which is delivered whatever the filter.
+/// Notifications may be spurious: a condition reported as ready may be gone by the time the socket is used (another
+/// thread read the data, say), so sockets must be non-blocking and WouldBlock must be treated as "wait again".
+/// Level registrations report a condition on every dequeue while it holds; Edge registrations report it when it
+/// becomes true, so an Edge user must drain the socket until WouldBlock. OneShot registrations report once, to one
+/// thread, and are then disabled until an Enable re-arms them: the pattern for many threads.</para>
+/// <para><b>Remove.</b> A successful Remove queues exactly one <see cref="SocketNotifyEvents.Remove"/> notification for
+/// the registration's key, and it is the last: no dequeue call that starts after a thread received it returns another
+/// notification of that registration, so the key's state may be freed then. A notification dequeued by another thread
+/// before the Remove was applied may still be in that thread's hands; with OneShot registrations, re-armed or removed
+/// only by the thread that handled the notification, that cannot happen. Disposing the socket instead deregisters it
+/// silently, with no Remove notification.</para>
+/// <para><b>Disable.</b> No notification is produced for a disabled registration; one already dequeued by another
+/// thread before Disable returned may still reach that thread.</para>
+/// <para><b>Threads and cost.</b> Every member is thread-safe. A dequeue makes one <c>epoll_wait</c> (more only after a
+/// signal interrupts it or when it wakes with nothing to deliver) and allocates nothing; an Enable, Disable or Remove
+/// of an existing registration makes one <c>epoll_ctl</c> and allocates nothing. Creating a registration allocates
+/// its bookkeeping (about a hundred bytes).</para>
+/// <para><b>Disposal.</b> <see cref="Dispose"/> wakes every waiting thread with <see cref="CompletionWaitResult.PortClosed"/>,
+/// drops queued packets and registrations (no Remove notifications), and makes later calls throw
+/// <see cref="ObjectDisposedException"/>. Registered sockets stay open and may be registered with another port.</para>
+/// </remarks>
+public sealed class CompletionPort : IDisposable
+{
+    /// <summary>The most kernel events one dequeue call asks for, which bounds its stack use (16 bytes each).</summary>
+    private const int MaxReadyEventsPerWait = 512;
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1859", Justification = "io_uring and Windows backends slot in here.")]
+    private readonly INotificationBackend _backend;
+    private readonly RegistrationTable _registrations = new();
+
+    /// <summary>Posted packets and Remove notifications, in the order they were queued.</summary>
+    private readonly ConcurrentQueue<CompletionEntry> _queued = new();
+
+    /// <summary>1 while a wake is signalled for <see cref="_queued"/> and no dequeuer has taken it yet.</summary>
+    private int _wakeSignalled;
+
+    /// <summary>
+    /// Calls inside the port plus one for the port itself (released by <see cref="Dispose"/>). The backend is disposed
+    /// when it reaches zero, so a thread still in <c>epoll_wait</c> never sees its descriptors closed or reused.
+    /// </summary>
+    private int _users = 1;
+
+    private volatile bool _disposed;
+
+    /// <summary>Creates a port with the best backend this system offers (epoll on Linux).</summary>
+    /// <exception cref="PlatformNotSupportedException">The operating system or architecture is not supported yet.</exception>
+    public CompletionPort()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("SockNotify's CompletionPort supports Linux only so far.");
+        }
+
+        _backend = new EpollBackend();
+    }
+
+    /// <summary>The number of live registrations (for diagnostics and leak tests).</summary>
+    internal int RegistrationCount => _registrations.Count;
+
+    internal bool IsDisposed => _disposed;
+
+    /// <summary>
+    /// Applies <paramref name="registrations"/> in order, writing each item's result, then dequeues up to
+    /// <c>entries.Length</c> entries as <see cref="GetQueuedCompletionStatus"/> does. With an empty
+    /// <paramref name="entries"/> it only applies the registrations and returns <see cref="CompletionWaitResult.Success"/>.
+    /// </summary>
+    /// <param name="registrations">The items to apply; may be empty.</param>
+    /// <param name="millisecondsTimeout">How long to wait for an entry: 0 returns at once, <see cref="Timeout.Infinite"/> waits forever.</param>
+    /// <param name="entries">Receives the dequeued entries.</param>
+    /// <param name="receivedEntryCount">How many entries were written to <paramref name="entries"/>.</param>
+    /// <returns>Success, TimedOut (nothing arrived in time) or PortClosed (the port was disposed while waiting).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="millisecondsTimeout"/> is less than -1.</exception>
+    /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
+    public CompletionWaitResult ProcessSocketNotifications(
+        Span<SocketNotifyRegistration> registrations,
+        int millisecondsTimeout,
+        Span<CompletionEntry> entries,
+        out int receivedEntryCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(millisecondsTimeout, Timeout.Infinite);
+        Enter();
+        try
+        {
+            foreach (ref SocketNotifyRegistration registration in registrations)
+            {
+                registration.RegistrationResult = Apply(registration);
+            }
+
+            return Dequeue(entries, millisecondsTimeout, out receivedEntryCount);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Applies <paramref name="registrations"/> in order, writing each item's result, without dequeuing.</summary>
+    /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
+    public void ProcessSocketNotifications(Span<SocketNotifyRegistration> registrations) =>
+        ProcessSocketNotifications(registrations, 0, [], out _);
+
+    /// <summary>
+    /// Dequeues up to <c>entries.Length</c> entries (Win32's <c>GetQueuedCompletionStatusEx</c>): socket notifications,
+    /// Remove notifications and posted packets. Returns as soon as at least one entry is available, or when the
+    /// timeout elapses (never earlier), or when the port is disposed.
+    /// </summary>
+    /// <param name="entries">Receives the dequeued entries.</param>
+    /// <param name="removedEntryCount">How many entries were written to <paramref name="entries"/>.</param>
+    /// <param name="millisecondsTimeout">0 returns at once, <see cref="Timeout.Infinite"/> waits forever.</param>
+    /// <returns>Success, TimedOut (nothing arrived in time) or PortClosed (the port was disposed while waiting).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="millisecondsTimeout"/> is less than -1.</exception>
+    /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
+    public CompletionWaitResult GetQueuedCompletionStatus(Span<CompletionEntry> entries, out int removedEntryCount, int millisecondsTimeout) =>
+        ProcessSocketNotifications([], millisecondsTimeout, entries, out removedEntryCount);
+
+    /// <summary>
+    /// Queues a packet that one dequeuing thread will receive as it is (Win32's <c>PostQueuedCompletionStatus</c>),
+    /// waking a waiter if needed. Packets are dequeued in the order they were posted, each exactly once.
+    /// </summary>
+    /// <param name="completionKey">Returned as <see cref="CompletionEntry.CompletionKey"/>.</param>
+    /// <param name="bytesTransferred">Returned as <see cref="CompletionEntry.BytesTransferred"/>.</param>
+    /// <param name="context">Returned as <see cref="CompletionEntry.Context"/>.</param>
+    /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
+    public void PostQueuedCompletionStatus(object? completionKey, uint bytesTransferred, object? context)
+    {
+        Enter();
+        try
+        {
+            Queue(new CompletionEntry(completionKey, bytesTransferred, context));
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>
+    /// Closes the port: waiting threads return <see cref="CompletionWaitResult.PortClosed"/>, queued packets are
+    /// dropped, registrations end without Remove notifications, and later calls throw.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _registrations.Clear();
+        // One wake reaches one waiter; each waiter that sees the port closed passes the wake on (see Dequeue).
+        _backend.Wake();
+        Exit();
+    }
+
+    private SocketNotifyResult Apply(in SocketNotifyRegistration item)
+    {
+        SocketNotifyOperation operation = item.Operation;
+        if (operation == SocketNotifyOperation.None)
+        {
+            return SocketNotifyResult.Success;
+        }
+
+        if (item.Socket is null
+            || operation is not (SocketNotifyOperation.Enable or SocketNotifyOperation.Disable or SocketNotifyOperation.Remove)
+            || (operation == SocketNotifyOperation.Enable && !IsValidEnable(item.EventFilter, item.TriggerFlags)))
+        {
+            return SocketNotifyResult.InvalidRegistration;
+        }
+
+        System.Net.Sockets.SafeSocketHandle handle = item.Socket.SafeHandle;
+        while (true)
+        {
+            Registration? registration = RegistrationTable.FindOwner(handle);
+            if (handle.IsClosed || handle.IsInvalid)
+            {
+                // Closing the socket deregistered it in the kernel; drop our side silently, as the seed specifies.
+                if (registration is not null && registration.TryMarkRemoved())
+                {
+                    registration.Port._registrations.Free(registration);
+                }
+
+                return SocketNotifyResult.SocketClosed;
+            }
+
+            if (registration is null)
+            {
+                if (operation != SocketNotifyOperation.Enable)
+                {
+                    return SocketNotifyResult.NotRegistered;
+                }
+
+                if (TryCreate(handle, item, out SocketNotifyResult created))
+                {
+                    return created;
+                }
+
+                continue; // Another thread registered the socket first: apply the item to its registration.
+            }
+
+            if (registration.Port != this)
+            {
+                if (!registration.Port.IsDisposed)
+                {
+                    return SocketNotifyResult.RegisteredWithAnotherPort;
+                }
+
+                // The other port is closing and will release the socket; take it over.
+                RegistrationTable.ReleaseOwnership(registration);
+                continue;
+            }
+
+            lock (registration)
+            {
+                if (registration.IsRemoved)
+                {
+                    continue; // Removed while we looked it up: start again from the owner table.
+                }
+
+                return operation switch
+                {
+                    SocketNotifyOperation.Enable => Rearm(registration, item.EventFilter, item.TriggerFlags),
+                    SocketNotifyOperation.Disable => Disable(registration),
+                    _ => Remove(registration),
+                };
+            }
+        }
+    }
+
+    private static bool IsValidEnable(SocketNotifyEvents filter, SocketNotifyTrigger trigger)
+    {
+        const SocketNotifyTrigger known = SocketNotifyTrigger.Level | SocketNotifyTrigger.Edge
+            | SocketNotifyTrigger.OneShot | SocketNotifyTrigger.Persistent;
+        return filter != SocketNotifyEvents.None
+            && (filter & ~SocketNotifyEvents.All) == 0
+            && (trigger & ~known) == 0
+            && ((trigger & SocketNotifyTrigger.Level) != 0) != ((trigger & SocketNotifyTrigger.Edge) != 0)
+            && (trigger & (SocketNotifyTrigger.OneShot | SocketNotifyTrigger.Persistent))
+                != (SocketNotifyTrigger.OneShot | SocketNotifyTrigger.Persistent);
+    }
+
+    /// <summary>Creates a registration; false when another thread won the race to own the socket.</summary>
+    private bool TryCreate(System.Net.Sockets.SafeSocketHandle handle, in SocketNotifyRegistration item, out SocketNotifyResult result)
+    {
+        Registration registration = _registrations.Allocate(this, handle, item.CompletionKey);
+        // Locked before it is published, so that other threads' items for this socket wait until the kernel knows it.
+        lock (registration)
+        {
+            if (!RegistrationTable.TryClaimOwnership(handle, registration))
+            {
+                registration.TryMarkRemoved();
+                _registrations.Free(registration);
+                result = default;
+                return false;
+            }
+
+            // Deliverable before the kernel can report anything, or a first edge could be dropped.
+            registration.Deliverable = item.EventFilter | SocketNotifyEvents.Err;
+            result = _backend.Add(handle, registration.Token, item.EventFilter, item.TriggerFlags);
+            if (result != SocketNotifyResult.Success)
+            {
+                registration.TryMarkRemoved();
+                _registrations.Free(registration);
+            }
+
+            return true;
+        }
+    }
+
+    private SocketNotifyResult Rearm(Registration registration, SocketNotifyEvents filter, SocketNotifyTrigger trigger)
+    {
+        SocketNotifyEvents previous = registration.Deliverable;
+        registration.Deliverable = filter | SocketNotifyEvents.Err;
+        SocketNotifyResult result = _backend.Modify(registration.Handle, registration.Token, filter, trigger);
+        if (result != SocketNotifyResult.Success)
+        {
+            registration.Deliverable = previous;
+        }
+
+        return result;
+    }
+
+    private SocketNotifyResult Disable(Registration registration)
+    {
+        registration.Deliverable = SocketNotifyEvents.None;
+        return _backend.Disable(registration.Handle, registration.Token);
+    }
+
+    private SocketNotifyResult Remove(Registration registration)
+    {
+        if (!registration.TryMarkRemoved())
+        {
+            return SocketNotifyResult.NotRegistered; // Ended meanwhile by its socket's close or the port's disposal.
+        }
+
+        SocketNotifyResult result = _backend.Delete(registration.Handle);
+        _registrations.Free(registration);
+        if (result == SocketNotifyResult.Success)
+        {
+            // Queued only after the kernel forgot the socket and the registration stopped delivering, so it is last.
+            Queue(new CompletionEntry(registration.CompletionKey, (uint)SocketNotifyEvents.Remove, null));
+        }
+
+        return result;
+    }
+
+    private void Queue(in CompletionEntry entry)
+    {
+        _queued.Enqueue(entry);
+        SignalQueued();
+    }
+
+    /// <summary>
+    /// Wakes one waiter for the queue unless a wake is already pending: the flag is set only by the poster that then
+    /// writes the wake, and cleared only by a dequeuer that then looks at the queue, so no entry waits unseen while
+    /// every thread sleeps.
+    /// </summary>
+    private void SignalQueued()
+    {
+        if (Volatile.Read(ref _wakeSignalled) == 0 && Interlocked.Exchange(ref _wakeSignalled, 1) == 0)
+        {
+            _backend.Wake();
+        }
+    }
+
+    private CompletionWaitResult Dequeue(Span<CompletionEntry> entries, int millisecondsTimeout, out int count)
+    {
+        count = 0;
+        if (entries.IsEmpty)
+        {
+            return CompletionWaitResult.Success;
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        Span<ReadyEvent> ready = stackalloc ReadyEvent[Math.Min(entries.Length, MaxReadyEventsPerWait)];
+        int waitMilliseconds = millisecondsTimeout;
+        while (true)
+        {
+            // Queued entries are ready now: poll the kernel without blocking, then take both.
+            int readyCount = _backend.Wait(ready, _queued.IsEmpty ? waitMilliseconds : 0);
+            if (_disposed)
+            {
+                _backend.Wake(); // Pass the disposal wake on to the next waiter.
+                return CompletionWaitResult.PortClosed;
+            }
+
+            // Every returning waiter clears the wake flag before it looks at the queue (a full fence orders the two),
+            // so an entry queued while the flag was set is either seen below or signals a new wake.
+            if (Volatile.Read(ref _wakeSignalled) != 0)
+            {
+                Interlocked.Exchange(ref _wakeSignalled, 0);
+            }
+
+            int produced = Deliver(ready[..readyCount], entries);
+            produced += DrainQueue(entries[produced..]);
+            if (produced > 0)
+            {
+                count = produced;
+                return CompletionWaitResult.Success;
+            }
+
+            if (millisecondsTimeout == Timeout.Infinite)
+            {
+                continue;
+            }
+
+            // Woken or interrupted with nothing to deliver: wait out the rest, rounding up so as never to return early.
+            double remaining = millisecondsTimeout - Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            if (remaining <= 0)
+            {
+                return CompletionWaitResult.TimedOut;
+            }
+
+            waitMilliseconds = (int)Math.Ceiling(remaining);
+        }
+    }
+
+    /// <summary>Turns kernel readiness into notifications, dropping stale tokens and what the registration does not deliver.</summary>
+    private int Deliver(ReadOnlySpan<ReadyEvent> ready, Span<CompletionEntry> entries)
+    {
+        int produced = 0;
+        foreach (ReadyEvent readyEvent in ready)
+        {
+            Registration? registration = _registrations.Find(readyEvent.Token);
+            if (registration is null)
+            {
+                continue;
+            }
+
+            SocketNotifyEvents deliverable = registration.Deliverable;
+            SocketNotifyEvents events = readyEvent.Events & deliverable;
+            if ((readyEvent.Events & ReadyEvent.Closed) != 0 && deliverable != SocketNotifyEvents.None)
+            {
+                events |= SocketNotifyEvents.Hangup;
+            }
+
+            if (events != SocketNotifyEvents.None)
+            {
+                entries[produced++] = new CompletionEntry(registration.CompletionKey, (uint)events, null);
+            }
+        }
+
+        return produced;
+    }
+
+    private int DrainQueue(Span<CompletionEntry> entries)
+    {
+        if (_queued.IsEmpty || entries.IsEmpty)
+        {
+            return 0;
+        }
+
+        int taken = 0;
+        while (taken < entries.Length && _queued.TryDequeue(out CompletionEntry entry))
+        {
+            entries[taken++] = entry;
+        }
+
+        if (!_queued.IsEmpty)
+        {
+            SignalQueued(); // More than fit here: let another waiter take the rest.
+        }
+
+        return taken;
+    }
+
+    private void Enter()
+    {
+        while (true)
+        {
+            int users = Volatile.Read(ref _users);
+            ObjectDisposedException.ThrowIf(_disposed || users == 0, this);
+            if (Interlocked.CompareExchange(ref _users, users + 1, users) == users)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Exit()
+    {
+        if (Interlocked.Decrement(ref _users) == 0)
+        {
+            _backend.Dispose();
+        }
+    }
+}

@@ -1,0 +1,149 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+
+namespace SockNotify.Internal;
+
+/// <summary>
+/// A port's registrations by slot, and every port's registrations by socket.
+/// <para>
+/// Slots give kernel events a token of (slot, generation) instead of a descriptor number, as nginx's instance bit and
+/// libuv's invalidation do: a descriptor closed and reused, or a slot freed and reallocated, changes the token, so a
+/// stale event finds no registration. Readers (the dequeue path) take no lock; allocation and release do.
+/// </para>
+/// <para>
+/// Sockets closed without Remove leave their registration behind (the kernel drops its side silently). Rather than
+/// poll for that, the table sweeps such registrations whenever it runs out of free slots, before it grows, so their
+/// memory is bounded by the live registrations and reclaimed in amortized O(1).
+/// </para>
+/// </summary>
+internal sealed class RegistrationTable
+{
+    private const int InitialCapacity = 64;
+
+    /// <summary>Which registration owns a socket, across all ports: a socket belongs to one port at a time.</summary>
+    private static readonly ConditionalWeakTable<SafeSocketHandle, Registration> s_owners = new();
+
+    private readonly Lock _gate = new();
+    private Registration?[] _slots = new Registration?[InitialCapacity];
+    private uint[] _generations = new uint[InitialCapacity];
+    private int[] _freeSlots = new int[InitialCapacity];
+    private int _freeCount;
+    private int _highWater;
+
+    public static Registration? FindOwner(SafeSocketHandle handle) => s_owners.TryGetValue(handle, out Registration? owner) ? owner : null;
+
+    public static bool TryClaimOwnership(SafeSocketHandle handle, Registration registration) => s_owners.TryAdd(handle, registration);
+
+    public static void ReleaseOwnership(Registration registration)
+    {
+        // Only drop the entry if it is still ours: the socket may already be owned by a newer registration.
+        if (s_owners.TryGetValue(registration.Handle, out Registration? owner) && owner == registration)
+        {
+            s_owners.Remove(registration.Handle);
+        }
+    }
+
+    /// <summary>Finds the live registration a kernel event's token names, or null for a stale token.</summary>
+    public Registration? Find(ulong token)
+    {
+        Registration?[] slots = Volatile.Read(ref _slots);
+        uint slot = (uint)token;
+        if (slot >= (uint)slots.Length)
+        {
+            return null;
+        }
+
+        Registration? registration = slots[slot];
+        return registration is not null && registration.Token == token ? registration : null;
+    }
+
+    public Registration Allocate(CompletionPort port, SafeSocketHandle handle, object? completionKey)
+    {
+        lock (_gate)
+        {
+            if (_freeCount == 0 && _highWater == _slots.Length)
+            {
+                SweepClosedSockets();
+                if (_freeCount == 0)
+                {
+                    Grow();
+                }
+            }
+
+            int slot = _freeCount > 0 ? _freeSlots[--_freeCount] : _highWater++;
+            Registration registration = new(port, handle, completionKey, slot, ++_generations[slot]);
+            _slots[slot] = registration;
+            return registration;
+        }
+    }
+
+    /// <summary>Frees the slot of a registration whose <see cref="Registration.TryMarkRemoved"/> the caller won.</summary>
+    public void Free(Registration registration)
+    {
+        ReleaseOwnership(registration);
+        lock (_gate)
+        {
+            FreeSlot(registration);
+        }
+    }
+
+    /// <summary>Ends every registration (port disposal). No Remove notifications: the port is gone.</summary>
+    public void Clear()
+    {
+        lock (_gate)
+        {
+            for (int slot = 0; slot < _highWater; slot++)
+            {
+                if (_slots[slot] is { } registration && registration.TryMarkRemoved())
+                {
+                    ReleaseOwnership(registration);
+                    FreeSlot(registration);
+                }
+            }
+        }
+    }
+
+    /// <summary>The number of live slots (tests use it to prove that churn and closed sockets leave nothing behind).</summary>
+    internal int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _highWater - _freeCount;
+            }
+        }
+    }
+
+    private void SweepClosedSockets()
+    {
+        for (int slot = 0; slot < _highWater; slot++)
+        {
+            if (_slots[slot] is { } registration && registration.Handle.IsClosed && registration.TryMarkRemoved())
+            {
+                ReleaseOwnership(registration);
+                FreeSlot(registration);
+            }
+        }
+    }
+
+    private void FreeSlot(Registration registration)
+    {
+        if (_slots[registration.Slot] == registration)
+        {
+            _slots[registration.Slot] = null;
+            _freeSlots[_freeCount++] = registration.Slot;
+        }
+    }
+
+    private void Grow()
+    {
+        int capacity = _slots.Length * 2;
+        Array.Resize(ref _generations, capacity);
+        Array.Resize(ref _freeSlots, capacity);
+        Registration?[] slots = new Registration?[capacity];
+        Array.Copy(_slots, slots, _slots.Length);
+        // Published after the copy: a reader holding the old array still finds every registration it can name.
+        Volatile.Write(ref _slots, slots);
+    }
+}

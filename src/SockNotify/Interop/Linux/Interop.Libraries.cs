@@ -1,0 +1,10 @@
+namespace SockNotify;
+
+internal static partial class Interop
+{
+    internal static class Libraries
+    {
+        // The runtime resolves "libc" to the C library of the running system (libc.so.6 on glibc).
+        internal const string Libc = "libc";
+    }
+}
