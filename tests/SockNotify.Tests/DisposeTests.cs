@@ -1,0 +1,60 @@
+using SockNotify.Tests.Support;
+
+namespace SockNotify.Tests;
+
+public class DisposeTests
+{
+    [Fact]
+    public void Dispose_wakes_every_waiting_thread_with_PortClosed()
+    {
+        CompletionPort port = new();
+        CompletionWaitResult[] results = new CompletionWaitResult[4];
+        using CountdownEvent started = new(results.Length);
+        Thread[] waiters = Enumerable.Range(0, results.Length).Select(i => new Thread(() =>
+        {
+            started.Signal();
+            results[i] = port.GetQueuedCompletionStatus(new CompletionEntry[4], out _, Timeout.Infinite);
+        })).ToArray();
+        foreach (Thread waiter in waiters)
+        {
+            waiter.Start();
+        }
+
+        started.Wait();
+        Thread.Sleep(100); // Let every thread reach epoll_wait.
+        port.Dispose();
+
+        Assert.All(waiters, w => Assert.True(w.Join(TimeSpan.FromSeconds(5))));
+        Assert.All(results, r => Assert.Equal(CompletionWaitResult.PortClosed, r));
+    }
+
+    [Fact]
+    public void Every_call_after_Dispose_throws_ObjectDisposedException_and_Dispose_is_idempotent()
+    {
+        using TcpPair pair = TcpPair.Create();
+        CompletionPort port = new();
+        port.Register(Items.Enable(pair.Server, null, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
+        port.Dispose();
+        port.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => port.GetQueuedCompletionStatus(new CompletionEntry[1], out _, 0));
+        Assert.Throws<ObjectDisposedException>(() => port.PostQueuedCompletionStatus(null, 0, null));
+        Assert.Throws<ObjectDisposedException>(() => port.ProcessSocketNotifications([Items.Remove(pair.Server)]));
+    }
+
+    [Fact]
+    public void Dispose_drops_queued_packets_and_leaves_registered_sockets_open()
+    {
+        using TcpPair pair = TcpPair.Create();
+        CompletionPort port = new();
+        port.Register(Items.Enable(pair.Server, null, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
+        port.PostQueuedCompletionStatus(null, 1, null);
+        port.Dispose();
+
+        pair.Client.Send([42]);
+        byte[] buffer = new byte[1];
+        pair.Server.Blocking = true;
+        Assert.Equal(1, pair.Server.Receive(buffer));
+        Assert.Equal(42, buffer[0]);
+    }
+}

@@ -1,0 +1,90 @@
+using SockNotify.Tests.Support;
+
+namespace SockNotify.Tests;
+
+/// <summary>Descriptor counts are process-wide, so these tests must not run beside others that open sockets.</summary>
+[Collection(nameof(DescriptorCounting))]
+public class LeakTests
+{
+    [Fact]
+    public void Creating_and_disposing_2000_ports_leaves_the_descriptor_count_unchanged()
+    {
+        WarmUp();
+        int before = OpenDescriptors();
+        for (int i = 0; i < 2000; i++)
+        {
+            using CompletionPort port = new();
+            port.PostQueuedCompletionStatus(null, 0, null);
+        }
+
+        Assert.Equal(before, OpenDescriptors());
+    }
+
+    [Fact]
+    public void Churning_10000_registrations_leaves_descriptors_and_registrations_unchanged()
+    {
+        WarmUp();
+        using CompletionPort port = new();
+        using TcpPair pair = TcpPair.Create();
+        int before = OpenDescriptors();
+        CompletionEntry[] entries = new CompletionEntry[4];
+        for (int i = 0; i < 10_000; i++)
+        {
+            port.Register(Items.Enable(pair.Server, pair, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
+            port.Register(Items.Disable(pair.Server));
+            port.Register(Items.Remove(pair.Server));
+            Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, 1000));
+            Assert.Equal(SocketNotifyEvents.Remove, entries[count - 1].Events);
+        }
+
+        Assert.Equal(0, port.RegistrationCount);
+        Assert.Equal(before, OpenDescriptors());
+    }
+
+    [Fact]
+    public void A_port_disposed_with_waiters_and_registrations_releases_its_descriptors()
+    {
+        WarmUp();
+        using TcpPair pair = TcpPair.Create();
+        int before = OpenDescriptors();
+        for (int i = 0; i < 50; i++)
+        {
+            CompletionPort port = new();
+            port.Register(Items.Enable(pair.Server, null, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
+            CompletionWaitResult result = default;
+            using ManualResetEventSlim started = new();
+            Thread waiter = new(() =>
+            {
+                started.Set();
+                try
+                {
+                    result = port.GetQueuedCompletionStatus(new CompletionEntry[1], out _, Timeout.Infinite);
+                }
+                catch (ObjectDisposedException)
+                {
+                    result = CompletionWaitResult.PortClosed; // Started its call after Dispose: as closed as it gets.
+                }
+            });
+            waiter.Start();
+            started.Wait();
+            Thread.Sleep(1); // Usually inside epoll_wait by now; either way it must return PortClosed.
+            port.Dispose();
+            waiter.Join();
+            Assert.Equal(CompletionWaitResult.PortClosed, result);
+        }
+
+        Assert.Equal(before, OpenDescriptors());
+    }
+
+    private static void WarmUp()
+    {
+        // The runtime opens descriptors lazily on first use of sockets and threads; open them before counting.
+        using CompletionPort port = new();
+        using TcpPair pair = TcpPair.Create();
+    }
+
+    private static int OpenDescriptors() => Directory.GetFiles("/proc/self/fd").Length;
+}
+
+[CollectionDefinition(nameof(DescriptorCounting), DisableParallelization = true)]
+public class DescriptorCounting;

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using SockNotify.Tests.Support;
+
+namespace SockNotify.Tests;
+
+public class TimeoutTests
+{
+    [Fact]
+    public void A_zero_timeout_returns_TimedOut_at_once_when_nothing_is_queued()
+    {
+        using CompletionPort port = new();
+        Stopwatch watch = Stopwatch.StartNew();
+        Assert.Equal(CompletionWaitResult.TimedOut, port.GetQueuedCompletionStatus(new CompletionEntry[4], out int count, 0));
+        Assert.Equal(0, count);
+        Assert.True(watch.ElapsedMilliseconds < 1000, $"took {watch.ElapsedMilliseconds} ms");
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(15)]
+    [InlineData(120)]
+    public void A_finite_timeout_never_returns_early(int milliseconds)
+    {
+        using CompletionPort port = new();
+        for (int i = 0; i < 5; i++)
+        {
+            Stopwatch watch = Stopwatch.StartNew();
+            Assert.Equal(CompletionWaitResult.TimedOut, port.GetQueuedCompletionStatus(new CompletionEntry[4], out _, milliseconds));
+            Assert.True(watch.Elapsed.TotalMilliseconds >= milliseconds, $"returned after {watch.Elapsed.TotalMilliseconds} ms");
+        }
+    }
+
+    [Fact]
+    public void A_finite_timeout_is_not_cut_short_by_wakes_that_bring_nothing()
+    {
+        using CompletionPort port = new();
+        // A post that another thread takes at once wakes this waiter for nothing; it must keep waiting.
+        Thread thief = new(() =>
+        {
+            CompletionEntry[] stolen = new CompletionEntry[1];
+            for (int i = 0; i < 20; i++)
+            {
+                port.PostQueuedCompletionStatus(null, 0, null);
+                port.GetQueuedCompletionStatus(stolen, out _, 1000);
+                Thread.Sleep(5);
+            }
+        });
+        Stopwatch watch = Stopwatch.StartNew();
+        thief.Start();
+        CompletionWaitResult result;
+        int received = 0;
+        CompletionEntry[] entries = new CompletionEntry[1];
+        while ((result = port.GetQueuedCompletionStatus(entries, out int count, 300)) == CompletionWaitResult.Success)
+        {
+            received += count;
+            watch.Restart();
+        }
+
+        Assert.Equal(CompletionWaitResult.TimedOut, result);
+        Assert.True(watch.Elapsed.TotalMilliseconds >= 300, $"returned after {watch.Elapsed.TotalMilliseconds} ms");
+        thief.Join();
+    }
+
+    [Fact]
+    public void An_infinite_timeout_waits_until_something_arrives()
+    {
+        using CompletionPort port = new();
+        Key key = new("late");
+        Timer post = new(_ => port.PostQueuedCompletionStatus(key, 7, null), null, 200, Timeout.Infinite);
+        using (post)
+        {
+            CompletionEntry[] entries = new CompletionEntry[1];
+            Stopwatch watch = Stopwatch.StartNew();
+            Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, Timeout.Infinite));
+            Assert.True(watch.ElapsedMilliseconds >= 150);
+            Assert.Equal(1, count);
+            Assert.Same(key, entries[0].CompletionKey);
+        }
+    }
+
+    [Fact]
+    public void Registrations_are_applied_even_when_the_dequeue_then_times_out()
+    {
+        using CompletionPort port = new();
+        using TcpPair pair = TcpPair.Create();
+        Key key = new("server");
+        SocketNotifyRegistration[] batch = [Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level)];
+        Assert.Equal(CompletionWaitResult.TimedOut, port.ProcessSocketNotifications(batch, 20, new CompletionEntry[4], out int count));
+        Assert.Equal(0, count);
+        Assert.Equal(SocketNotifyResult.Success, batch[0].RegistrationResult);
+        pair.Client.Send([1]);
+        Expect.Events(port, (key, SocketNotifyEvents.In));
+    }
+
+    [Fact]
+    public void No_entries_asked_for_means_no_wait()
+    {
+        using CompletionPort port = new();
+        Stopwatch watch = Stopwatch.StartNew();
+        Assert.Equal(CompletionWaitResult.Success, port.ProcessSocketNotifications([], Timeout.Infinite, [], out int count));
+        Assert.Equal(0, count);
+        Assert.True(watch.ElapsedMilliseconds < 1000);
+    }
+}
