@@ -400,8 +400,10 @@ public sealed class CompletionPort : IDisposable
         int produced = 0;
         foreach (ReadyEvent readyEvent in ready)
         {
+            // A stale token finds nothing. A closed socket whose file lives on elsewhere (dup, fork) still has a kernel
+            // registration that no one can delete any more; its events are dropped here.
             Registration? registration = _registrations.Find(readyEvent.Token);
-            if (registration is null)
+            if (registration is null || registration.Handle.IsClosed)
             {
                 continue;
             }

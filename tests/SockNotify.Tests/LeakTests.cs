@@ -2,22 +2,21 @@ using SockNotify.Tests.Support;
 
 namespace SockNotify.Tests;
 
-/// <summary>Descriptor counts are process-wide, so these tests must not run beside others that open sockets.</summary>
-[Collection(nameof(DescriptorCounting))]
+[Collection(nameof(DescriptorSensitive))]
 public class LeakTests
 {
     [Fact]
     public void Creating_and_disposing_2000_ports_leaves_the_descriptor_count_unchanged()
     {
         WarmUp();
-        int before = OpenDescriptors();
+        Descriptors before = Descriptors.Snapshot();
         for (int i = 0; i < 2000; i++)
         {
             using CompletionPort port = new();
             port.PostQueuedCompletionStatus(null, 0, null);
         }
 
-        Assert.Equal(before, OpenDescriptors());
+        before.AssertUnchanged();
     }
 
     [Fact]
@@ -26,7 +25,7 @@ public class LeakTests
         WarmUp();
         using CompletionPort port = new();
         using TcpPair pair = TcpPair.Create();
-        int before = OpenDescriptors();
+        Descriptors before = Descriptors.Snapshot();
         CompletionEntry[] entries = new CompletionEntry[4];
         for (int i = 0; i < 10_000; i++)
         {
@@ -38,7 +37,7 @@ public class LeakTests
         }
 
         Assert.Equal(0, port.RegistrationCount);
-        Assert.Equal(before, OpenDescriptors());
+        before.AssertUnchanged();
     }
 
     [Fact]
@@ -46,7 +45,7 @@ public class LeakTests
     {
         WarmUp();
         using TcpPair pair = TcpPair.Create();
-        int before = OpenDescriptors();
+        Descriptors before = Descriptors.Snapshot();
         for (int i = 0; i < 50; i++)
         {
             CompletionPort port = new();
@@ -73,7 +72,7 @@ public class LeakTests
             Assert.Equal(CompletionWaitResult.PortClosed, result);
         }
 
-        Assert.Equal(before, OpenDescriptors());
+        before.AssertUnchanged();
     }
 
     private static void WarmUp()
@@ -82,9 +81,4 @@ public class LeakTests
         using CompletionPort port = new();
         using TcpPair pair = TcpPair.Create();
     }
-
-    private static int OpenDescriptors() => Directory.GetFiles("/proc/self/fd").Length;
 }
-
-[CollectionDefinition(nameof(DescriptorCounting), DisableParallelization = true)]
-public class DescriptorCounting;

@@ -78,6 +78,7 @@ public class LevelTriggerTests
         SocketNotifyRegistration oneShot = Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot);
         port.Register(oneShot);
         pair.Client.Send([1]); // Never read: the level condition holds for the whole test.
+        Expect.Events(port, (key, SocketNotifyEvents.In)); // Fires once and disarms: from here on, one re-arm, one delivery.
 
         const int Rounds = 20;
         ConcurrentBag<int> deliveries = [];
