@@ -350,7 +350,7 @@ public sealed class CompletionPort : IDisposable
             return CompletionWaitResult.Success;
         }
 
-        long start = Stopwatch.GetTimestamp();
+        long start = millisecondsTimeout > 0 ? Stopwatch.GetTimestamp() : 0;
         Span<ReadyEvent> ready = stackalloc ReadyEvent[Math.Min(entries.Length, MaxReadyEventsPerWait)];
         int waitMilliseconds = millisecondsTimeout;
         while (true)
