@@ -119,6 +119,11 @@ public sealed class CompletionPort : IDisposable
     public void ProcessSocketNotifications(Span<SocketNotifyRegistration> registrations) =>
         ProcessSocketNotifications(registrations, 0, [], out _);
 
+    /// <summary>Applies one registration item, writing its result, without dequeuing.</summary>
+    /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
+    public void ProcessSocketNotifications(ref SocketNotifyRegistration registration) =>
+        ProcessSocketNotifications(new Span<SocketNotifyRegistration>(ref registration));
+
     /// <summary>
     /// Dequeues up to <c>entries.Length</c> entries (Win32's <c>GetQueuedCompletionStatusEx</c>): socket notifications,
     /// Remove notifications and posted packets. Returns as soon as at least one entry is available, or when the

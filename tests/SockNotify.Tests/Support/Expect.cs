@@ -76,7 +76,7 @@ internal static class Items
     /// <summary>Applies one item and returns its result.</summary>
     public static SocketNotifyResult Apply(this CompletionPort port, SocketNotifyRegistration item)
     {
-        port.ProcessSocketNotifications(new Span<SocketNotifyRegistration>(ref item));
+        port.ProcessSocketNotifications(ref item);
         return item.RegistrationResult;
     }
 
