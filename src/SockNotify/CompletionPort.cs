@@ -60,6 +60,9 @@ public sealed class CompletionPort : IDisposable
     /// </summary>
     private int _users = 1;
 
+    /// <summary>1 once <see cref="Dispose"/> has begun; exactly one caller releases the port's own reference.</summary>
+    private int _disposeStarted;
+
     private volatile bool _disposed;
 
     /// <summary>Creates a port with the best backend this system offers (epoll on Linux).</summary>
@@ -160,12 +163,37 @@ public sealed class CompletionPort : IDisposable
     }
 
     /// <summary>
+    /// Removes the socket's registration and takes its Remove notification itself, the seed's <c>DeregisterAndWait</c>
+    /// without its flaw: nothing else is dequeued, so no other socket's notification is dropped, and no other thread
+    /// can receive this Remove. When it returns <see cref="SocketNotifyResult.Success"/> the registration is over
+    /// exactly as if this thread had dequeued its Remove: no dequeue call that starts afterwards returns a
+    /// notification of it, and its key's state may be freed. It never blocks: this port completes Remove at once.
+    /// </summary>
+    /// <param name="socket">The registered socket.</param>
+    /// <returns>The result of the Remove item (see <see cref="SocketNotifyResult"/>).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="socket"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
+    public SocketNotifyResult DeregisterAndWait(System.Net.Sockets.Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        Enter();
+        try
+        {
+            return Apply(new SocketNotifyRegistration { Socket = socket, Operation = SocketNotifyOperation.Remove }, queueRemoveNotification: false);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>
     /// Closes the port: waiting threads return <see cref="CompletionWaitResult.PortClosed"/>, queued packets are
     /// dropped, registrations end without Remove notifications, and later calls throw.
     /// </summary>
     public void Dispose()
     {
-        if (_disposed)
+        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0)
         {
             return;
         }
@@ -177,12 +205,17 @@ public sealed class CompletionPort : IDisposable
         Exit();
     }
 
-    private SocketNotifyResult Apply(in SocketNotifyRegistration item)
+    private SocketNotifyResult Apply(in SocketNotifyRegistration item, bool queueRemoveNotification = true)
     {
         SocketNotifyOperation operation = item.Operation;
         if (operation == SocketNotifyOperation.None)
         {
             return SocketNotifyResult.Success;
+        }
+
+        if (_disposed)
+        {
+            return SocketNotifyResult.PortClosed; // Disposed while this batch was being applied.
         }
 
         if (item.Socket is null
@@ -245,7 +278,7 @@ public sealed class CompletionPort : IDisposable
                 {
                     SocketNotifyOperation.Enable => Rearm(registration, item.EventFilter, item.TriggerFlags),
                     SocketNotifyOperation.Disable => Disable(registration),
-                    _ => Remove(registration),
+                    _ => Remove(registration, queueRemoveNotification),
                 };
             }
         }
@@ -276,6 +309,16 @@ public sealed class CompletionPort : IDisposable
                 _registrations.Free(registration);
                 result = default;
                 return false;
+            }
+
+            // Dispose sets the flag before it clears the table, so either it is seen here or the table's Clear ends
+            // this registration after the kernel learnt of it (and the kernel side dies with the epoll descriptor).
+            if (_disposed || registration.IsRemoved)
+            {
+                registration.TryMarkRemoved();
+                _registrations.Free(registration);
+                result = SocketNotifyResult.PortClosed;
+                return true;
             }
 
             // Deliverable before the kernel can report anything, or a first edge could be dropped.
@@ -310,7 +353,7 @@ public sealed class CompletionPort : IDisposable
         return _backend.Disable(registration.Handle, registration.Token);
     }
 
-    private SocketNotifyResult Remove(Registration registration)
+    private SocketNotifyResult Remove(Registration registration, bool queueNotification)
     {
         if (!registration.TryMarkRemoved())
         {
@@ -319,7 +362,7 @@ public sealed class CompletionPort : IDisposable
 
         SocketNotifyResult result = _backend.Delete(registration.Handle);
         _registrations.Free(registration);
-        if (result == SocketNotifyResult.Success)
+        if (result == SocketNotifyResult.Success && queueNotification)
         {
             // Queued only after the kernel forgot the socket and the registration stopped delivering, so it is last.
             Queue(new CompletionEntry(registration.CompletionKey, (uint)SocketNotifyEvents.Remove, null));

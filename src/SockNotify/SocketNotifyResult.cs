@@ -29,6 +29,9 @@ public enum SocketNotifyResult
     /// <summary>The kernel refused for lack of memory or of watch slots (epoll's <c>max_user_watches</c>).</summary>
     InsufficientResources,
 
+    /// <summary>The port was disposed while the batch was being applied; the item was not applied.</summary>
+    PortClosed,
+
     /// <summary>The kernel refused the socket for another reason (for example, a descriptor that cannot be polled).</summary>
     SystemError,
 }

@@ -281,6 +281,28 @@ public class RemoveTests
         }
     }
 
+    [Fact]
+    public void DeregisterAndWait_ends_the_registration_without_dropping_or_queuing_anything()
+    {
+        using CompletionPort port = new();
+        using TcpPair deregistered = TcpPair.Create();
+        using TcpPair other = TcpPair.Create();
+        Key deregisteredKey = new("deregistered");
+        Key otherKey = new("other");
+        port.Register(Items.Enable(deregistered.Server, deregisteredKey, SocketNotifyEvents.In, SocketNotifyTrigger.Edge));
+        port.Register(Items.Enable(other.Server, otherKey, SocketNotifyEvents.In, SocketNotifyTrigger.Edge));
+        other.Client.Send([1]); // An edge: if it were dropped, it would never come again.
+        deregistered.Client.Send([1]);
+        Thread.Sleep(20);
+
+        Assert.Equal(SocketNotifyResult.Success, port.DeregisterAndWait(deregistered.Server));
+        List<CompletionEntry> seen = Expect.Events(port, (otherKey, SocketNotifyEvents.In));
+        seen.AddRange(Expect.All(port));
+        Assert.DoesNotContain(seen, e => ReferenceEquals(e.CompletionKey, deregisteredKey));
+        Assert.Equal(SocketNotifyResult.NotRegistered, port.DeregisterAndWait(deregistered.Server));
+        Assert.Equal(1, port.RegistrationCount);
+    }
+
     private sealed class StressKey(int index)
     {
         public int Index { get; } = index;

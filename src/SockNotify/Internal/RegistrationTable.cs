@@ -20,8 +20,11 @@ internal sealed class RegistrationTable
 {
     private const int InitialCapacity = 64;
 
-    /// <summary>Which registration owns a socket, across all ports: a socket belongs to one port at a time.</summary>
-    private static readonly ConditionalWeakTable<SafeSocketHandle, Registration> s_owners = new();
+    /// <summary>
+    /// Which registration owns a socket, across all ports: a socket belongs to one port at a time. Each socket gets a
+    /// box once; claiming and releasing are compare-and-swaps on it, so a release can never drop a newer owner.
+    /// </summary>
+    private static readonly ConditionalWeakTable<SafeSocketHandle, StrongBox<Registration?>> s_owners = new();
 
     private readonly Lock _gate = new();
     private Registration?[] _slots = new Registration?[InitialCapacity];
@@ -30,16 +33,20 @@ internal sealed class RegistrationTable
     private int _freeCount;
     private int _highWater;
 
-    public static Registration? FindOwner(SafeSocketHandle handle) => s_owners.TryGetValue(handle, out Registration? owner) ? owner : null;
+    public static Registration? FindOwner(SafeSocketHandle handle) =>
+        s_owners.TryGetValue(handle, out StrongBox<Registration?>? owner) ? Volatile.Read(ref owner.Value) : null;
 
-    public static bool TryClaimOwnership(SafeSocketHandle handle, Registration registration) => s_owners.TryAdd(handle, registration);
+    public static bool TryClaimOwnership(SafeSocketHandle handle, Registration registration)
+    {
+        StrongBox<Registration?> owner = s_owners.GetValue(handle, static _ => new StrongBox<Registration?>());
+        return Interlocked.CompareExchange(ref owner.Value, registration, null) is null;
+    }
 
     public static void ReleaseOwnership(Registration registration)
     {
-        // Only drop the entry if it is still ours: the socket may already be owned by a newer registration.
-        if (s_owners.TryGetValue(registration.Handle, out Registration? owner) && owner == registration)
+        if (s_owners.TryGetValue(registration.Handle, out StrongBox<Registration?>? owner))
         {
-            s_owners.Remove(registration.Handle);
+            Interlocked.CompareExchange(ref owner.Value, null, registration);
         }
     }
 
