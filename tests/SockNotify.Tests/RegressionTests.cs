@@ -1,0 +1,108 @@
+using SockNotify.Tests.Support;
+
+namespace SockNotify.Tests;
+
+/// <summary>Races found in review, each kept from coming back.</summary>
+public class RegressionTests
+{
+    [Fact]
+    public void A_batch_applied_while_the_port_is_disposed_leaves_no_registration_behind()
+    {
+        TcpPair[] pairs = Enumerable.Range(0, 200).Select(_ => TcpPair.Create()).ToArray();
+        try
+        {
+            for (int iteration = 0; iteration < 10; iteration++)
+            {
+                CompletionPort port = new();
+                SocketNotifyRegistration[] items = pairs.Select(p => Items.Enable(p.Server, p, SocketNotifyEvents.In, SocketNotifyTrigger.Level)).ToArray();
+                Thread applier = new(() => port.ProcessSocketNotifications(items));
+                applier.Start();
+                SpinWait.SpinUntil(() => port.RegistrationCount > 20 || !applier.IsAlive);
+                port.Dispose();
+                applier.Join();
+
+                Assert.Equal(0, port.RegistrationCount);
+                Assert.All(items, i => Assert.True(i.RegistrationResult is SocketNotifyResult.Success or SocketNotifyResult.PortClosed, $"{i.RegistrationResult}"));
+                // Every socket is free again: a new port may take each one.
+                using CompletionPort next = new();
+                Assert.All(pairs, p => Assert.Equal(SocketNotifyResult.Success, next.Apply(Items.Enable(p.Server, p, SocketNotifyEvents.In, SocketNotifyTrigger.Level))));
+            }
+        }
+        finally
+        {
+            Array.ForEach(pairs, p => p.Dispose());
+        }
+    }
+
+    [Fact]
+    public void Two_ports_racing_to_take_over_sockets_from_a_disposed_port_never_both_win()
+    {
+        TcpPair[] pairs = Enumerable.Range(0, 200).Select(_ => TcpPair.Create()).ToArray();
+        try
+        {
+            for (int iteration = 0; iteration < 20; iteration++)
+            {
+                CompletionPort old = new();
+                old.ProcessSocketNotifications(pairs.Select(p => Items.Enable(p.Server, p, SocketNotifyEvents.In, SocketNotifyTrigger.Level)).ToArray());
+                using CompletionPort first = new();
+                using CompletionPort second = new();
+                SocketNotifyRegistration[] firstItems = pairs.Select(p => Items.Enable(p.Server, p, SocketNotifyEvents.In, SocketNotifyTrigger.Level)).ToArray();
+                SocketNotifyRegistration[] secondItems = pairs.Select(p => Items.Enable(p.Server, p, SocketNotifyEvents.In, SocketNotifyTrigger.Level)).ToArray();
+                using Barrier go = new(3);
+                Thread[] racers =
+                [
+                    new(() => { go.SignalAndWait(); first.ProcessSocketNotifications(firstItems); }),
+                    new(() => { go.SignalAndWait(); second.ProcessSocketNotifications(secondItems); }),
+                ];
+                Array.ForEach(racers, r => r.Start());
+                go.SignalAndWait();
+                old.Dispose();
+                Array.ForEach(racers, r => r.Join());
+
+                for (int i = 0; i < pairs.Length; i++)
+                {
+                    Assert.False(
+                        firstItems[i].RegistrationResult == SocketNotifyResult.Success && secondItems[i].RegistrationResult == SocketNotifyResult.Success,
+                        $"socket {i} was registered with both ports");
+                }
+            }
+        }
+        finally
+        {
+            Array.ForEach(pairs, p => p.Dispose());
+        }
+    }
+
+    [Fact]
+    public void Concurrent_Dispose_calls_release_the_port_once_and_wake_its_waiter()
+    {
+        for (int iteration = 0; iteration < 200; iteration++)
+        {
+            CompletionPort port = new();
+            CompletionWaitResult result = CompletionWaitResult.Success;
+            using ManualResetEventSlim waiting = new();
+            Thread waiter = new(() =>
+            {
+                waiting.Set();
+                try
+                {
+                    result = port.GetQueuedCompletionStatus(new CompletionEntry[1], out _, 5000);
+                }
+                catch (ObjectDisposedException)
+                {
+                    result = CompletionWaitResult.PortClosed; // The call began after Dispose.
+                }
+            });
+            waiter.Start();
+            waiting.Wait();
+            using Barrier go = new(2);
+            Thread other = new(() => { go.SignalAndWait(); port.Dispose(); });
+            other.Start();
+            go.SignalAndWait();
+            port.Dispose();
+            other.Join();
+            waiter.Join();
+            Assert.Equal(CompletionWaitResult.PortClosed, result);
+        }
+    }
+}
