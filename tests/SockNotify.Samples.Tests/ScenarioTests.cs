@@ -1,0 +1,46 @@
+using System.Collections.Concurrent;
+using SockNotify.Samples;
+
+namespace SockNotify.Samples.Tests;
+
+public class ScenarioTests
+{
+    public static TheoryData<string> ScenarioNames => new(Scenarios.All.Select(s => s.Name));
+
+    [Theory]
+    [MemberData(nameof(ScenarioNames))]
+    public void Every_scenario_verifies_its_own_data(string name)
+    {
+        ConcurrentQueue<string> transcript = new();
+        ScenarioResult result = Scenarios.All.Single(s => s.Name == name).Run(transcript.Enqueue);
+        Assert.True(result.Verified, $"{name}: {result.Detail}");
+        Assert.Equal(name, result.Name);
+        Assert.True(result.Messages > 0);
+        Assert.NotEmpty(transcript);
+    }
+
+    [Fact]
+    public void The_multithreaded_server_receives_every_payload_of_every_client_exactly_once()
+    {
+        ScenarioResult result = MultithreadedTcpServer.Run(_ => { });
+        Assert.True(result.Verified, result.Detail);
+        Assert.Equal(MultithreadedTcpServer.ClientThreadCount * Common.ClientLoopCount, result.Messages);
+    }
+
+    [Fact]
+    public void The_multithreaded_server_also_verifies_with_one_thread_and_with_more_threads_than_clients()
+    {
+        Assert.True(MultithreadedTcpServer.Run(_ => { }, serverThreads: 1, clientThreads: 20).Verified);
+        Assert.True(MultithreadedTcpServer.Run(_ => { }, serverThreads: 8, clientThreads: 3).Verified);
+    }
+
+    [Fact]
+    public void The_payload_check_rejects_a_missing_a_duplicated_and_a_foreign_payload()
+    {
+        uint[] complete = [Common.Payload(0, 0), Common.Payload(0, 1), Common.Payload(1, 0), Common.Payload(1, 1)];
+        Assert.Null(Common.FindPayloadMismatch(complete, clients: 2, transmitCount: 2));
+        Assert.NotNull(Common.FindPayloadMismatch(complete[1..], clients: 2, transmitCount: 2));
+        Assert.NotNull(Common.FindPayloadMismatch([.. complete, complete[0]], clients: 2, transmitCount: 2));
+        Assert.NotNull(Common.FindPayloadMismatch([.. complete, Common.Payload(5, 0)], clients: 2, transmitCount: 2));
+    }
+}
