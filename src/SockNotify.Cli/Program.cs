@@ -1,0 +1,22 @@
+using System.CommandLine;
+using SockNotify.Cli;
+
+RootCommand root = new("socknotify: Winsock-style socket state notifications on a .NET completion port.")
+{
+    DemoCommand.Create(),
+    EchoCommand.Create(),
+};
+
+ParseResult parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    foreach (System.CommandLine.Parsing.ParseError error in parsed.Errors)
+    {
+        Console.Error.WriteLine($"socknotify: {error.Message}");
+    }
+
+    Console.Error.WriteLine("Run 'socknotify --help' for usage.");
+    return ExitCodes.BadArguments;
+}
+
+return await parsed.InvokeAsync().ConfigureAwait(false);
