@@ -19,4 +19,5 @@ if (parsed.Errors.Count > 0)
     return ExitCodes.BadArguments;
 }
 
-return await parsed.InvokeAsync().ConfigureAwait(false);
+// The echo command handles SIGINT and SIGTERM itself, to shut down cleanly; the parser must not terminate the process.
+return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);
