@@ -9,6 +9,18 @@ namespace SockNotify.Cli;
 /// <summary><c>socknotify echo</c>: a TCP echo server on the chosen engine, until SIGINT or SIGTERM.</summary>
 internal static class EchoCommand
 {
+    /// <summary>With <c>--stats</c>, a line the bench writes to standard input to ask for the allocation counter.</summary>
+    public const string StatsRequest = "stats";
+
+    /// <summary>The start of the reply: the bytes allocated on the managed heap so far, process-wide.</summary>
+    public const string StatsReplyPrefix = "allocated ";
+
+    /// <summary>With <c>--stats</c>, asks for a full, compacting garbage collection before memory is read.</summary>
+    public const string CollectRequest = "collect";
+
+    /// <summary>The reply once the collection is over.</summary>
+    public const string CollectReply = "collected";
+
     public static Command Create()
     {
         Option<string> engine = new("--engine")
@@ -62,13 +74,19 @@ internal static class EchoCommand
             },
         };
 
-        Command command = new("echo", "Run a TCP echo server until SIGINT or SIGTERM.") { engine, threads, port, address };
+        Option<bool> stats = new("--stats")
+        {
+            Description = "Answer each 'stats' line on standard input with the bytes allocated so far (for socknotify bench).",
+            Hidden = true,
+        };
+
+        Command command = new("echo", "Run a TCP echo server until SIGINT or SIGTERM.") { engine, threads, port, address, stats };
         command.SetAction((parsed, _) => RunAsync(
-            parsed.GetValue(engine)!, parsed.GetValue(threads), new IPEndPoint(parsed.GetValue(address)!, parsed.GetValue(port))));
+            parsed.GetValue(engine)!, parsed.GetValue(threads), new IPEndPoint(parsed.GetValue(address)!, parsed.GetValue(port)), parsed.GetValue(stats)));
         return command;
     }
 
-    private static async Task<int> RunAsync(string engine, int threads, IPEndPoint endPoint)
+    private static async Task<int> RunAsync(string engine, int threads, IPEndPoint endPoint, bool stats)
     {
         using SemaphoreSlim stop = new(0);
         using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
@@ -93,6 +111,11 @@ internal static class EchoCommand
         await using (server.ConfigureAwait(false))
         {
             Console.WriteLine($"listening on {FormatEndPoint(server.LocalEndPoint)}");
+            if (stats)
+            {
+                _ = Task.Run(AnswerStatsRequests);
+            }
+
             await stop.WaitAsync().ConfigureAwait(false);
             string summary = await server.StopAsync().ConfigureAwait(false);
             Console.WriteLine($"stopped ({engine}): {summary}");
@@ -104,6 +127,24 @@ internal static class EchoCommand
         {
             context.Cancel = true; // Shut down cleanly instead of being terminated.
             stop.Release();
+        }
+    }
+
+    private static void AnswerStatsRequests()
+    {
+        while (Console.ReadLine() is { } line)
+        {
+            if (line == StatsRequest)
+            {
+                Console.WriteLine($"{StatsReplyPrefix}{GC.GetTotalAllocatedBytes(precise: true)}");
+            }
+            else if (line == CollectRequest)
+            {
+                System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                GC.WaitForPendingFinalizers();
+                Console.WriteLine(CollectReply);
+            }
         }
     }
 

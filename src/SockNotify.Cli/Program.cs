@@ -5,7 +5,15 @@ RootCommand root = new("socknotify: Winsock-style socket state notifications on 
 {
     DemoCommand.Create(),
     EchoCommand.Create(),
+    LoadCommand.Create(),
+    BenchCommand.Create(),
 };
+
+// Redirected output (CI, a file) has no terminal width; give tables room rather than fold every cell.
+if (Console.IsOutputRedirected)
+{
+    Spectre.Console.AnsiConsole.Profile.Width = 200;
+}
 
 ParseResult parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

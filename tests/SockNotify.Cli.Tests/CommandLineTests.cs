@@ -101,7 +101,7 @@ public partial class CommandLineTests
         return Process.Start(start)!;
     }
 
-    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] arguments)
+    internal static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] arguments)
     {
         using Process process = Start(arguments);
         Task<string> output = process.StandardOutput.ReadToEndAsync();

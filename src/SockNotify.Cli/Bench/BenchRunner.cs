@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SockNotify.Cli.Echo;
+
+namespace SockNotify.Cli.Bench;
+
+/// <summary>What the bench is asked to run.</summary>
+internal sealed record BenchPlan(
+    IReadOnlyList<string> Engines,
+    IReadOnlyList<int> Connections,
+    int Size,
+    int Depth,
+    int ServerThreads,
+    TimeSpan Warmup,
+    TimeSpan Duration,
+    int IdleConnections,
+    string OutputDirectory);
+
+/// <summary>One engine under one load.</summary>
+internal sealed record BenchRow(
+    string Engine,
+    int Connections,
+    LoadResult Load,
+    double ServerCpuSeconds,
+    double ServerCpuSecondsPerMillion,
+    double? AllocatedBytesPerMessage,
+    double? IdleBytesPerConnection);
+
+/// <summary>A whole run, as the JSON file holds it.</summary>
+internal sealed record BenchReport(DateTimeOffset Started, string Machine, BenchPlan Plan, IReadOnlyList<BenchRow> Rows, IReadOnlyList<string> Notes);
+
+[JsonSerializable(typeof(BenchReport))]
+[JsonSourceGenerationOptions(WriteIndented = true)]
+internal sealed partial class BenchReportJson : JsonSerializerContext;
+
+/// <summary>
+/// Runs every engine as its own pinned process (CPU 0) against the load generator (CPU 1), one engine at a time.
+/// Server CPU is read from /proc at the load generator's "measuring" and "done" lines, so warm-up does not count.
+/// </summary>
+internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
+{
+    /// <summary>The C baseline's engine name.</summary>
+    public const string CEpoll = "c-epoll";
+
+    public static readonly string[] EngineNames = [.. EchoEngines.Names, CEpoll];
+
+    private const int ServerCpu = 0;
+    private const int LoadCpu = 1;
+
+    private readonly List<string> _notes = [];
+
+    public IReadOnlyList<string> Notes => _notes;
+
+    public async Task<IReadOnlyList<BenchRow>> RunAsync(Action<int> advance)
+    {
+        if (!Processes.CanPin)
+        {
+            Note("taskset is missing: server and load generator were not pinned to CPUs");
+        }
+
+        List<BenchRow> rows = [];
+        foreach (string engine in plan.Engines)
+        {
+            IReadOnlyList<string>? command = ServerCommand(engine);
+            if (command is null)
+            {
+                advance(plan.Connections.Count + 1);
+                continue;
+            }
+
+            using ServerProcess server = await ServerProcess.StartAsync(command, ServerCpu, reportsAllocations: engine != CEpoll).ConfigureAwait(false);
+            foreach (int connections in plan.Connections)
+            {
+                report($"{engine}: {connections} connections");
+                rows.Add(await MeasureAsync(engine, server, connections).ConfigureAwait(false));
+                advance(1);
+            }
+
+            if (plan.IdleConnections > 0)
+            {
+                report($"{engine}: {plan.IdleConnections} idle connections");
+                double idle = await MeasureIdleMemoryAsync(server).ConfigureAwait(false);
+                int last = rows.FindLastIndex(r => r.Engine == engine);
+                rows[last] = rows[last] with { IdleBytesPerConnection = idle };
+            }
+
+            advance(1);
+            string stopped = await server.StopAsync().ConfigureAwait(false);
+            report($"{engine}: {stopped}");
+        }
+
+        return rows;
+    }
+
+    private async Task<BenchRow> MeasureAsync(string engine, ServerProcess server, int connections)
+    {
+        IReadOnlyList<string> load = Processes.Self(
+            "load", "--server", server.EndPoint.ToString(),
+            "--connections", Invariant(connections), "--size", Invariant(plan.Size), "--depth", Invariant(plan.Depth),
+            "--warmup", $"{plan.Warmup.TotalMilliseconds}ms", "--duration", $"{plan.Duration.TotalMilliseconds}ms");
+        using Process generator = Processes.Start(load, LoadCpu);
+        double cpuAtStart = 0, cpuAtEnd = 0;
+        long? allocatedAtStart = null, allocatedAtEnd = null;
+        LoadResult? result = null;
+        while (await generator.StandardOutput.ReadLineAsync().ConfigureAwait(false) is { } line)
+        {
+            switch (line)
+            {
+                case LoadGenerator.MeasuringLine:
+                    cpuAtStart = server.CpuSeconds();
+                    allocatedAtStart = await server.AllocatedBytesAsync().ConfigureAwait(false);
+                    break;
+                case LoadGenerator.DoneLine:
+                    cpuAtEnd = server.CpuSeconds();
+                    allocatedAtEnd = await server.AllocatedBytesAsync().ConfigureAwait(false);
+                    break;
+                default:
+                    result = JsonSerializer.Deserialize(line, LoadResultJson.Default.LoadResult);
+                    break;
+            }
+        }
+
+        await generator.WaitForExitAsync().ConfigureAwait(false);
+        result ??= new LoadResult(connections, plan.Size, plan.Depth, 0, 0, 0, 0, 0, 0, 0,
+            $"the load generator printed no result: {await generator.StandardError.ReadToEndAsync().ConfigureAwait(false)}");
+        if (result.Error is not null)
+        {
+            Note($"{engine} at {connections} connections: {result.Error}");
+        }
+
+        double serverCpu = cpuAtEnd - cpuAtStart;
+        return new BenchRow(
+            engine,
+            connections,
+            result,
+            serverCpu,
+            result.Messages > 0 ? serverCpu / result.Messages * 1e6 : 0,
+            allocatedAtStart is { } start && allocatedAtEnd is { } end && result.Messages > 0 ? (double)(end - start) / result.Messages : null,
+            null);
+    }
+
+    /// <summary>
+    /// Resident memory growth of the server with many connections that each echoed one message, then idle. A .NET
+    /// server collects its garbage before each reading, so that neither the load runs' garbage nor the allocation
+    /// budget of the next collection is counted as connection state.
+    /// </summary>
+    private async Task<double> MeasureIdleMemoryAsync(ServerProcess server)
+    {
+        await server.CollectGarbageAsync().ConfigureAwait(false);
+        long before = server.ResidentBytes();
+        List<Socket> idle = new(plan.IdleConnections);
+        try
+        {
+            byte[] message = new byte[plan.Size];
+            byte[] echo = new byte[plan.Size];
+            for (int i = 0; i < plan.IdleConnections; i++)
+            {
+                Socket socket = new(server.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                idle.Add(socket);
+                socket.Connect(server.EndPoint);
+                socket.Send(message);
+                for (int received = 0; received < echo.Length;)
+                {
+                    received += socket.Receive(echo.AsSpan(received));
+                }
+            }
+
+            await Task.Delay(500).ConfigureAwait(false); // Let the server take the last echoes' notifications.
+            await server.CollectGarbageAsync().ConfigureAwait(false);
+            return (double)(server.ResidentBytes() - before) / plan.IdleConnections;
+        }
+        finally
+        {
+            idle.ForEach(s => s.Dispose());
+        }
+    }
+
+    private IReadOnlyList<string>? ServerCommand(string engine)
+    {
+        if (engine != CEpoll)
+        {
+            return Processes.Self("echo", "--engine", engine, "--port", "0", "--threads", Invariant(plan.ServerThreads), "--stats");
+        }
+
+        string? binary = CBaseline.Build(plan.OutputDirectory, out string? why);
+        if (binary is null)
+        {
+            Note($"c-epoll skipped: {why}");
+            return null;
+        }
+
+        return [binary, "127.0.0.1", "0"];
+    }
+
+    private void Note(string note)
+    {
+        _notes.Add(note);
+        report(note);
+    }
+
+    private static string Invariant(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}

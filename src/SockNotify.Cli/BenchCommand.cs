@@ -1,0 +1,107 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using SockNotify.Cli.Bench;
+using Spectre.Console;
+
+namespace SockNotify.Cli;
+
+/// <summary><c>socknotify bench</c>: every engine side by side under the same load, in one run.</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        Option<string[]> engines = new("--engines")
+        {
+            Description = $"Engines to compare, comma-separated. Defaults to {string.Join(",", BenchRunner.EngineNames)}.",
+            DefaultValueFactory = _ => BenchRunner.EngineNames,
+            CustomParser = result => result.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray(),
+        };
+        engines.Validators.Add(result =>
+        {
+            foreach (string engine in result.GetValueOrDefault<string[]>() ?? [])
+            {
+                if (!BenchRunner.EngineNames.Contains(engine))
+                {
+                    result.AddError($"Unknown engine '{engine}'; one of {string.Join(", ", BenchRunner.EngineNames)}.");
+                }
+            }
+        });
+        Option<int[]> connections = new("--connections")
+        {
+            Description = "Connection counts to measure, comma-separated. Defaults to 100,1000.",
+            DefaultValueFactory = _ => [100, 1000],
+            CustomParser = result =>
+            {
+                List<int> counts = [];
+                foreach (string text in result.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+                {
+                    if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int count) || count is < 1 or > 9000)
+                    {
+                        result.AddError($"--connections: '{text}' is not a count from 1 to 9000.");
+                        return [];
+                    }
+
+                    counts.Add(count);
+                }
+
+                return [.. counts];
+            },
+        };
+        Option<int> size = CommandOptions.Positive("--size", "Bytes per message. Defaults to 64.", 64, max: 1024 * 1024);
+        Option<int> depth = CommandOptions.Positive("--depth", "Messages in flight per connection. Defaults to 1.", 1, max: 64);
+        Option<int> threads = CommandOptions.Positive("--threads", "Server threads of the notify engine. Defaults to 1.", 1, max: 256);
+        Option<TimeSpan> warmup = CommandOptions.Duration("--warmup", "Warm-up per measurement. Defaults to 2s.", TimeSpan.FromSeconds(2));
+        Option<TimeSpan> duration = CommandOptions.Duration("--duration", "Measured time per engine and load. Defaults to 10s.", TimeSpan.FromSeconds(10));
+        Option<int> idle = new("--idle-connections")
+        {
+            Description = "Idle connections for the memory-per-connection figure (0 skips it). Defaults to 9000.",
+            DefaultValueFactory = _ => 9000,
+        };
+        idle.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 0 or > 9000)
+            {
+                result.AddError("--idle-connections must be between 0 and 9000.");
+            }
+        });
+        Option<string> output = new("--out") { Description = "Folder for the JSON report and the charts. Defaults to results/.", DefaultValueFactory = _ => "results" };
+
+        Command command = new("bench", "Compare echo engines side by side: throughput, latency, server CPU and memory per message.")
+        {
+            engines, connections, size, depth, threads, warmup, duration, idle, output,
+        };
+        command.SetAction((parsed, _) => RunAsync(new BenchPlan(
+            parsed.GetValue(engines)!, parsed.GetValue(connections)!, parsed.GetValue(size), parsed.GetValue(depth), parsed.GetValue(threads),
+            parsed.GetValue(warmup), parsed.GetValue(duration), parsed.GetValue(idle), Path.GetFullPath(parsed.GetValue(output)!))));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(BenchPlan plan)
+    {
+        DateTimeOffset started = DateTimeOffset.UtcNow;
+        BenchRunner runner = new(plan, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"));
+        IReadOnlyList<BenchRow> rows = [];
+        await AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .StartAsync(async progress =>
+            {
+                ProgressTask task = progress.AddTask("bench", maxValue: plan.Engines.Count * (plan.Connections.Count + 1));
+                rows = await runner.RunAsync(steps => task.Increment(steps)).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+
+        AnsiConsole.Write(BenchTable.Render(rows));
+        Directory.CreateDirectory(plan.OutputDirectory);
+        BenchReport report = new(started, Environment.MachineName, plan, rows, runner.Notes);
+        string json = Path.Combine(plan.OutputDirectory, "bench.json");
+        await File.WriteAllTextAsync(json, JsonSerializer.Serialize(report, BenchReportJson.Default.BenchReport)).ConfigureAwait(false);
+        IReadOnlyList<string> charts = BenchCharts.Save(rows, plan.OutputDirectory);
+        AnsiConsole.MarkupLine($"Report: {Markup.Escape(json)}; charts: {Markup.Escape(string.Join(", ", charts))}");
+        foreach (string note in runner.Notes)
+        {
+            AnsiConsole.MarkupLine($"[yellow]note:[/] {Markup.Escape(note)}");
+        }
+
+        return rows.Count > 0 && rows.All(r => r.Load.Error is null) ? ExitCodes.Success : ExitCodes.Failure;
+    }
+}
