@@ -65,15 +65,16 @@ internal static class BenchCommand
                 result.AddError("--idle-connections must be between 0 and 9000.");
             }
         });
+        Option<int> rounds = CommandOptions.Positive("--repeat", "Rounds of every engine; each figure is the median over them. Defaults to 3.", 3, max: 20);
         Option<string> output = new("--out") { Description = "Folder for the JSON report and the charts. Defaults to results/.", DefaultValueFactory = _ => "results" };
 
         Command command = new("bench", "Compare echo engines side by side: throughput, latency, server CPU and memory per message.")
         {
-            engines, connections, size, depth, threads, warmup, duration, idle, output,
+            engines, connections, size, depth, threads, warmup, duration, idle, rounds, output,
         };
         command.SetAction((parsed, _) => RunAsync(new BenchPlan(
             parsed.GetValue(engines)!, parsed.GetValue(connections)!, parsed.GetValue(size), parsed.GetValue(depth), parsed.GetValue(threads),
-            parsed.GetValue(warmup), parsed.GetValue(duration), parsed.GetValue(idle), Path.GetFullPath(parsed.GetValue(output)!))));
+            parsed.GetValue(warmup), parsed.GetValue(duration), parsed.GetValue(idle), parsed.GetValue(rounds), Path.GetFullPath(parsed.GetValue(output)!))));
         return command;
     }
 
@@ -82,17 +83,19 @@ internal static class BenchCommand
         DateTimeOffset started = DateTimeOffset.UtcNow;
         BenchRunner runner = new(plan, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"));
         IReadOnlyList<BenchRow> rows = [];
+        IReadOnlyList<IReadOnlyList<BenchRow>> rounds = [];
         await AnsiConsole.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .StartAsync(async progress =>
             {
-                ProgressTask task = progress.AddTask("bench", maxValue: plan.Engines.Count * (plan.Connections.Count + 1));
-                rows = await runner.RunAsync(steps => task.Increment(steps)).ConfigureAwait(false);
+                ProgressTask task = progress.AddTask("bench", maxValue: plan.Rounds * plan.Engines.Count * (plan.Connections.Count + 1));
+                (rows, rounds) = await runner.RunAsync(steps => task.Increment(steps)).ConfigureAwait(false);
             }).ConfigureAwait(false);
 
+        AnsiConsole.MarkupLine($"Medians of {plan.Rounds} round(s); server pinned to CPU 0, load generator to CPU 1; {plan.Size} B messages, depth {plan.Depth}, {plan.Duration.TotalSeconds:0.#} s each.");
         AnsiConsole.Write(BenchTable.Render(rows));
         Directory.CreateDirectory(plan.OutputDirectory);
-        BenchReport report = new(started, Environment.MachineName, plan, rows, runner.Notes);
+        BenchReport report = new(started, Environment.MachineName, plan, rows, rounds, runner.Notes);
         string json = Path.Combine(plan.OutputDirectory, "bench.json");
         await File.WriteAllTextAsync(json, JsonSerializer.Serialize(report, BenchReportJson.Default.BenchReport)).ConfigureAwait(false);
         IReadOnlyList<string> charts = BenchCharts.Save(rows, plan.OutputDirectory);

@@ -67,7 +67,7 @@ public class BenchTests
         {
             (int exitCode, string stdout, string stderr) = await CommandLineTests.RunAsync(
                 "bench", "--engines", "notify,sockets,c-epoll", "--connections", "10", "--warmup", "200ms", "--duration", "500ms",
-                "--idle-connections", "50", "--out", output);
+                "--idle-connections", "50", "--repeat", "1", "--out", output);
             Assert.True(exitCode == 0, $"{stdout}\n{stderr}");
 
             using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "bench.json")));

@@ -17,6 +17,7 @@ internal sealed record BenchPlan(
     TimeSpan Warmup,
     TimeSpan Duration,
     int IdleConnections,
+    int Rounds,
     string OutputDirectory);
 
 /// <summary>One engine under one load.</summary>
@@ -29,8 +30,9 @@ internal sealed record BenchRow(
     double? AllocatedBytesPerMessage,
     double? IdleBytesPerConnection);
 
-/// <summary>A whole run, as the JSON file holds it.</summary>
-internal sealed record BenchReport(DateTimeOffset Started, string Machine, BenchPlan Plan, IReadOnlyList<BenchRow> Rows, IReadOnlyList<string> Notes);
+/// <summary>A whole run, as the JSON file holds it: the medians, and every round's own rows.</summary>
+internal sealed record BenchReport(
+    DateTimeOffset Started, string Machine, BenchPlan Plan, IReadOnlyList<BenchRow> Rows, IReadOnlyList<IReadOnlyList<BenchRow>> Rounds, IReadOnlyList<string> Notes);
 
 [JsonSerializable(typeof(BenchReport))]
 [JsonSourceGenerationOptions(WriteIndented = true)]
@@ -54,7 +56,57 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
 
     public IReadOnlyList<string> Notes => _notes;
 
-    public async Task<IReadOnlyList<BenchRow>> RunAsync(Action<int> advance)
+    /// <summary>
+    /// Runs <see cref="BenchPlan.Rounds"/> rounds of every engine, interleaved so that the machine's slow moments
+    /// spread over all engines, and returns each figure's median with every round's rows.
+    /// </summary>
+    public async Task<(IReadOnlyList<BenchRow> Medians, IReadOnlyList<IReadOnlyList<BenchRow>> Rounds)> RunAsync(Action<int> advance)
+    {
+        List<IReadOnlyList<BenchRow>> rounds = [];
+        for (int round = 0; round < plan.Rounds; round++)
+        {
+            rounds.Add(await RunRoundAsync(advance).ConfigureAwait(false));
+        }
+
+        List<BenchRow> medians = [];
+        foreach (IGrouping<(string Engine, int Connections), BenchRow> runs in rounds.SelectMany(r => r).GroupBy(r => (r.Engine, r.Connections)))
+        {
+            medians.Add(Median([.. runs]));
+        }
+
+        return (medians, rounds);
+    }
+
+    private static BenchRow Median(IReadOnlyList<BenchRow> runs)
+    {
+        BenchRow first = runs[0];
+        LoadResult load = first.Load with
+        {
+            Messages = (long)Median(runs, r => r.Load.Messages),
+            MessagesPerSecond = Median(runs, r => r.Load.MessagesPerSecond),
+            P50Microseconds = Median(runs, r => r.Load.P50Microseconds),
+            P99Microseconds = Median(runs, r => r.Load.P99Microseconds),
+            P999Microseconds = Median(runs, r => r.Load.P999Microseconds),
+            CpuSeconds = Median(runs, r => r.Load.CpuSeconds),
+            Error = runs.Select(r => r.Load.Error).FirstOrDefault(e => e is not null),
+        };
+        return new BenchRow(
+            first.Engine,
+            first.Connections,
+            load,
+            Median(runs, r => r.ServerCpuSeconds),
+            Median(runs, r => r.ServerCpuSecondsPerMillion),
+            runs.All(r => r.AllocatedBytesPerMessage is not null) ? Median(runs, r => r.AllocatedBytesPerMessage!.Value) : null,
+            runs.All(r => r.IdleBytesPerConnection is not null) ? Median(runs, r => r.IdleBytesPerConnection!.Value) : null);
+    }
+
+    private static double Median(IReadOnlyList<BenchRow> runs, Func<BenchRow, double> figure)
+    {
+        double[] values = [.. runs.Select(figure).Order()];
+        return values.Length % 2 == 1 ? values[values.Length / 2] : (values[(values.Length / 2) - 1] + values[values.Length / 2]) / 2;
+    }
+
+    private async Task<IReadOnlyList<BenchRow>> RunRoundAsync(Action<int> advance)
     {
         if (!Processes.CanPin)
         {

@@ -8,7 +8,9 @@ namespace SockNotify.Cli.Echo;
 /// <summary>
 /// An echo server built the way the seed's multithreaded server is: one <see cref="CompletionPort"/>, N threads, a
 /// persistent level registration on the (non-blocking) listener, one-shot level registrations on connections, and
-/// every re-arm batched into the thread's next ProcessSocketNotifications call.
+/// every re-arm batched into the thread's next ProcessSocketNotifications call. With a single thread no other thread
+/// can race for a connection, so connections are registered persistent level instead, as in the seed's poll
+/// replacement, and a registration changes only when a connection switches between waiting for In and for Out.
 /// <para>Each notification is answered with one receive into the thread's buffer and a send of what arrived. A
 /// connection holds no buffer while idle: only when the peer does not take an echo at once is the rest copied into a
 /// pooled buffer, and the connection waits for Out instead of In until it is sent (back-pressure).</para>
@@ -17,7 +19,6 @@ internal sealed class NotifyEchoServer : IEchoServer
 {
     private const int ReceiveBufferSize = 64 * 1024;
     private const int DequeueCount = 64;
-    private const SocketNotifyTrigger OneShotLevel = SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot;
 
     /// <summary>The key of the posted packet that stops one worker.</summary>
     private static readonly object StopKey = new();
@@ -26,12 +27,16 @@ internal sealed class NotifyEchoServer : IEchoServer
     private readonly Socket _listener;
     private readonly Thread[] _workers;
     private readonly ConcurrentDictionary<Connection, byte> _connections = new();
+    private readonly SocketNotifyTrigger _connectionTrigger;
     private long _accepted;
     private int _stopped;
 
     private NotifyEchoServer(Socket listener, int threads)
     {
         _listener = listener;
+        _connectionTrigger = threads == 1
+            ? SocketNotifyTrigger.Level | SocketNotifyTrigger.Persistent
+            : SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot;
         _workers = new Thread[threads];
         for (int i = 0; i < threads; i++)
         {
@@ -178,7 +183,7 @@ internal sealed class NotifyEchoServer : IEchoServer
             Connection connection = new(accepted);
             _connections.TryAdd(connection, 0);
             Interlocked.Increment(ref _accepted);
-            Append(ref batch, ref batchCount, Arm(connection, SocketNotifyEvents.In));
+            Append(ref batch, ref batchCount, Arm(connection, SocketNotifyEvents.In)!.Value);
         }
     }
 
@@ -227,14 +232,24 @@ internal sealed class NotifyEchoServer : IEchoServer
         };
     }
 
-    private static SocketNotifyRegistration Arm(Connection connection, SocketNotifyEvents filter) => new()
+    /// <summary>The registration that makes the connection wait for <paramref name="filter"/>; none when a persistent one already does.</summary>
+    private SocketNotifyRegistration? Arm(Connection connection, SocketNotifyEvents filter)
     {
-        Socket = connection.Socket,
-        CompletionKey = connection,
-        EventFilter = filter,
-        Operation = SocketNotifyOperation.Enable,
-        TriggerFlags = OneShotLevel,
-    };
+        if (_connectionTrigger.HasFlag(SocketNotifyTrigger.Persistent) && connection.Armed == filter)
+        {
+            return null;
+        }
+
+        connection.Armed = filter;
+        return new SocketNotifyRegistration
+        {
+            Socket = connection.Socket,
+            CompletionKey = connection,
+            EventFilter = filter,
+            Operation = SocketNotifyOperation.Enable,
+            TriggerFlags = _connectionTrigger,
+        };
+    }
 
     private static SocketNotifyRegistration Remove(Connection connection) => new()
     {
@@ -282,6 +297,9 @@ internal sealed class NotifyEchoServer : IEchoServer
         private int _pendingCount;
 
         public Socket Socket { get; } = socket;
+
+        /// <summary>What the connection's registration waits for (In, or Out while an echo is pending).</summary>
+        public SocketNotifyEvents Armed { get; set; }
 
         public bool HasPending => _pendingCount > 0;
 
