@@ -18,8 +18,8 @@ internal static class EchoCommand
     /// <summary>With <c>--stats</c>, asks for a full, compacting garbage collection before memory is read.</summary>
     public const string CollectRequest = "collect";
 
-    /// <summary>The reply once the collection is over.</summary>
-    public const string CollectReply = "collected";
+    /// <summary>The start of the reply once the collection is over, followed by the live managed heap in bytes.</summary>
+    public const string CollectReplyPrefix = "collected ";
 
     public static Command Create()
     {
@@ -143,7 +143,7 @@ internal static class EchoCommand
                 System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
                 GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
                 GC.WaitForPendingFinalizers();
-                Console.WriteLine(CollectReply);
+                Console.WriteLine($"{CollectReplyPrefix}{GC.GetTotalMemory(forceFullCollection: false)}");
             }
         }
     }

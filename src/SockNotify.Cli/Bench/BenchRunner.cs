@@ -28,7 +28,8 @@ internal sealed record BenchRow(
     double ServerCpuSeconds,
     double ServerCpuSecondsPerMillion,
     double? AllocatedBytesPerMessage,
-    double? IdleBytesPerConnection);
+    double? IdleBytesPerConnection,
+    double? IdleManagedBytesPerConnection);
 
 /// <summary>A whole run, as the JSON file holds it: the medians, and every round's own rows.</summary>
 internal sealed record BenchReport(
@@ -97,7 +98,8 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
             Median(runs, r => r.ServerCpuSeconds),
             Median(runs, r => r.ServerCpuSecondsPerMillion),
             runs.All(r => r.AllocatedBytesPerMessage is not null) ? Median(runs, r => r.AllocatedBytesPerMessage!.Value) : null,
-            runs.All(r => r.IdleBytesPerConnection is not null) ? Median(runs, r => r.IdleBytesPerConnection!.Value) : null);
+            runs.All(r => r.IdleBytesPerConnection is not null) ? Median(runs, r => r.IdleBytesPerConnection!.Value) : null,
+            runs.All(r => r.IdleManagedBytesPerConnection is not null) ? Median(runs, r => r.IdleManagedBytesPerConnection!.Value) : null);
     }
 
     private static double Median(IReadOnlyList<BenchRow> runs, Func<BenchRow, double> figure)
@@ -134,9 +136,9 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
             if (plan.IdleConnections > 0)
             {
                 report($"{engine}: {plan.IdleConnections} idle connections");
-                double idle = await MeasureIdleMemoryAsync(server).ConfigureAwait(false);
+                (double resident, double? managed) = await MeasureIdleMemoryAsync(server).ConfigureAwait(false);
                 int last = rows.FindLastIndex(r => r.Engine == engine);
-                rows[last] = rows[last] with { IdleBytesPerConnection = idle };
+                rows[last] = rows[last] with { IdleBytesPerConnection = resident, IdleManagedBytesPerConnection = managed };
             }
 
             advance(1);
@@ -191,6 +193,7 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
             serverCpu,
             result.Messages > 0 ? serverCpu / result.Messages * 1e6 : 0,
             allocatedAtStart is { } start && allocatedAtEnd is { } end && result.Messages > 0 ? (double)(end - start) / result.Messages : null,
+            null,
             null);
     }
 
@@ -199,9 +202,9 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
     /// server collects its garbage before each reading, so that neither the load runs' garbage nor the allocation
     /// budget of the next collection is counted as connection state.
     /// </summary>
-    private async Task<double> MeasureIdleMemoryAsync(ServerProcess server)
+    private async Task<(double Resident, double? Managed)> MeasureIdleMemoryAsync(ServerProcess server)
     {
-        await server.CollectGarbageAsync().ConfigureAwait(false);
+        long? managedBefore = await server.CollectGarbageAsync().ConfigureAwait(false);
         long before = server.ResidentBytes();
         List<Socket> idle = new(plan.IdleConnections);
         try
@@ -221,8 +224,9 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
             }
 
             await Task.Delay(500).ConfigureAwait(false); // Let the server take the last echoes' notifications.
-            await server.CollectGarbageAsync().ConfigureAwait(false);
-            return (double)(server.ResidentBytes() - before) / plan.IdleConnections;
+            long? managedAfter = await server.CollectGarbageAsync().ConfigureAwait(false);
+            double resident = (double)(server.ResidentBytes() - before) / plan.IdleConnections;
+            return (resident, managedAfter - managedBefore is { } managed ? (double)managed / plan.IdleConnections : null);
         }
         finally
         {

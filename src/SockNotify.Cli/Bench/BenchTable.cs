@@ -11,7 +11,7 @@ internal static class BenchTable
     {
         Table table = new Table().AddColumns(
             "Engine", "Conns", "Msg/s", "vs sockets", "p50 µs", "p99 µs", "p99.9 µs",
-            "Server CPU s/M msg", "vs C", "Alloc B/msg", "Idle B/conn", "Load CPU");
+            "Server CPU s/M msg", "vs C", "Alloc B/msg", "Idle RSS B/conn", "Idle heap B/conn", "Load CPU");
         foreach (BenchRow row in rows)
         {
             BenchRow? sockets = rows.FirstOrDefault(r => r.Engine == EchoEngines.Sockets && r.Connections == row.Connections);
@@ -28,6 +28,7 @@ internal static class BenchTable
                 Ratio(row.ServerCpuSecondsPerMillion, c?.ServerCpuSecondsPerMillion),
                 row.AllocatedBytesPerMessage is { } allocated ? Format(allocated, "N2") : "n/a",
                 row.IdleBytesPerConnection is { } idle ? Format(idle, "N0") : "",
+                row.IdleManagedBytesPerConnection is { } heap ? Format(heap, "N0") : "",
                 row.Load.Seconds > 0 ? $"{row.Load.CpuSeconds / row.Load.Seconds:P0}" : "");
         }
 

@@ -89,19 +89,28 @@ internal sealed class ServerProcess : IDisposable
         return null;
     }
 
-    /// <summary>Has a .NET server collect its garbage, so that resident memory reflects live objects; no-op for C.</summary>
-    public async Task CollectGarbageAsync()
+    /// <summary>
+    /// Has a .NET server collect its garbage, so that resident memory reflects live objects, and returns its live
+    /// managed heap in bytes; null for a server that cannot (C).
+    /// </summary>
+    public async Task<long?> CollectGarbageAsync()
     {
         if (!_reportsAllocations)
         {
-            return;
+            return null;
         }
 
         await _process.StandardInput.WriteLineAsync(EchoCommand.CollectRequest).ConfigureAwait(false);
         await _process.StandardInput.FlushAsync().ConfigureAwait(false);
-        while (await ReadLineAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false) is { } line && line != EchoCommand.CollectReply)
+        while (await ReadLineAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false) is { } line)
         {
+            if (line.StartsWith(EchoCommand.CollectReplyPrefix, StringComparison.Ordinal))
+            {
+                return long.Parse(line[EchoCommand.CollectReplyPrefix.Length..], CultureInfo.InvariantCulture);
+            }
         }
+
+        return null;
     }
 
     /// <summary>Sends SIGTERM and waits for a clean exit; returns the server's last words.</summary>
