@@ -228,7 +228,7 @@ public sealed class CompletionPort : IDisposable
         System.Net.Sockets.SafeSocketHandle handle = item.Socket.SafeHandle;
         while (true)
         {
-            Registration? registration = RegistrationTable.FindOwner(handle);
+            Registration? registration = SocketOwners.Find(handle);
             if (handle.IsClosed || handle.IsInvalid)
             {
                 // Closing the socket deregistered it in the kernel; drop our side silently, as the seed specifies.
@@ -263,7 +263,7 @@ public sealed class CompletionPort : IDisposable
                 }
 
                 // The other port is closing and will release the socket; take it over.
-                RegistrationTable.ReleaseOwnership(registration);
+                SocketOwners.Release(registration);
                 continue;
             }
 
@@ -303,12 +303,31 @@ public sealed class CompletionPort : IDisposable
         // Locked before it is published, so that other threads' items for this socket wait until the kernel knows it.
         lock (registration)
         {
-            if (!RegistrationTable.TryClaimOwnership(handle, registration))
+            if (SocketOwners.TryClaim(registration) is { } owner)
             {
                 registration.TryMarkRemoved();
                 _registrations.Free(registration);
-                result = default;
-                return false;
+                if (owner.Handle == handle)
+                {
+                    result = default;
+                    return false; // Another thread registered this socket first: apply the item to its registration.
+                }
+
+                if (owner.Handle.IsClosed)
+                {
+                    // A socket closed without Remove left its entry, and this socket got its number: end it silently.
+                    if (owner.TryMarkRemoved())
+                    {
+                        owner.Port._registrations.Free(owner);
+                    }
+
+                    result = default;
+                    return false;
+                }
+
+                // Another open Socket object wraps the same descriptor and is registered.
+                result = owner.Port == this ? SocketNotifyResult.SystemError : SocketNotifyResult.RegisteredWithAnotherPort;
+                return true;
             }
 
             // Dispose sets the flag before it clears the table, so either it is seen here or the table's Clear ends

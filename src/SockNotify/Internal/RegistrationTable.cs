@@ -1,10 +1,9 @@
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
 
 namespace SockNotify.Internal;
 
 /// <summary>
-/// A port's registrations by slot, and every port's registrations by socket.
+/// A port's registrations by slot (<see cref="SocketOwners"/> finds them by socket).
 /// <para>
 /// Slots give kernel events a token of (slot, generation) instead of a descriptor number, as nginx's instance bit and
 /// libuv's invalidation do: a descriptor closed and reused, or a slot freed and reallocated, changes the token, so a
@@ -20,35 +19,12 @@ internal sealed class RegistrationTable
 {
     private const int InitialCapacity = 64;
 
-    /// <summary>
-    /// Which registration owns a socket, across all ports: a socket belongs to one port at a time. Each socket gets a
-    /// box once; claiming and releasing are compare-and-swaps on it, so a release can never drop a newer owner.
-    /// </summary>
-    private static readonly ConditionalWeakTable<SafeSocketHandle, StrongBox<Registration?>> s_owners = new();
-
     private readonly Lock _gate = new();
     private Registration?[] _slots = new Registration?[InitialCapacity];
     private uint[] _generations = new uint[InitialCapacity];
     private int[] _freeSlots = new int[InitialCapacity];
     private int _freeCount;
     private int _highWater;
-
-    public static Registration? FindOwner(SafeSocketHandle handle) =>
-        s_owners.TryGetValue(handle, out StrongBox<Registration?>? owner) ? Volatile.Read(ref owner.Value) : null;
-
-    public static bool TryClaimOwnership(SafeSocketHandle handle, Registration registration)
-    {
-        StrongBox<Registration?> owner = s_owners.GetValue(handle, static _ => new StrongBox<Registration?>());
-        return Interlocked.CompareExchange(ref owner.Value, registration, null) is null;
-    }
-
-    public static void ReleaseOwnership(Registration registration)
-    {
-        if (s_owners.TryGetValue(registration.Handle, out StrongBox<Registration?>? owner))
-        {
-            Interlocked.CompareExchange(ref owner.Value, null, registration);
-        }
-    }
 
     /// <summary>Finds the live registration a kernel event's token names, or null for a stale token.</summary>
     public Registration? Find(ulong token)
@@ -87,7 +63,7 @@ internal sealed class RegistrationTable
     /// <summary>Frees the slot of a registration whose <see cref="Registration.TryMarkRemoved"/> the caller won.</summary>
     public void Free(Registration registration)
     {
-        ReleaseOwnership(registration);
+        SocketOwners.Release(registration);
         lock (_gate)
         {
             FreeSlot(registration);
@@ -103,7 +79,7 @@ internal sealed class RegistrationTable
             {
                 if (_slots[slot] is { } registration && registration.TryMarkRemoved())
                 {
-                    ReleaseOwnership(registration);
+                    SocketOwners.Release(registration);
                     FreeSlot(registration);
                 }
             }
@@ -128,7 +104,7 @@ internal sealed class RegistrationTable
         {
             if (_slots[slot] is { } registration && registration.Handle.IsClosed && registration.TryMarkRemoved())
             {
-                ReleaseOwnership(registration);
+                SocketOwners.Release(registration);
                 FreeSlot(registration);
             }
         }
