@@ -5,6 +5,7 @@ using SockNotify.Cli.Echo;
 
 namespace SockNotify.Cli.Tests;
 
+[Collection(nameof(MeasuresTheMachine))]
 public class BenchTests
 {
     [Fact]
@@ -66,7 +67,7 @@ public class BenchTests
         try
         {
             (int exitCode, string stdout, string stderr) = await CommandLineTests.RunAsync(
-                "bench", "--engines", "notify,sockets,c-epoll", "--connections", "10", "--warmup", "200ms", "--duration", "500ms",
+                "bench", "--engines", "notify,sockets,c-epoll", "--connections", "10", "--warmup", "500ms", "--duration", "1s",
                 "--idle-connections", "50", "--repeat", "1", "--out", output);
             Assert.True(exitCode == 0, $"{stdout}\n{stderr}");
 
@@ -92,3 +93,7 @@ public class BenchTests
         }
     }
 }
+
+/// <summary>Tests that pin processes to CPUs and time them run alone, after the parallel ones.</summary>
+[CollectionDefinition(nameof(MeasuresTheMachine), DisableParallelization = true)]
+public sealed class MeasuresTheMachine;
