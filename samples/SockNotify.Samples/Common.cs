@@ -28,10 +28,16 @@ public static class Common
     /// <summary>The payload a client sends: its index in the high half, the sequence number in the low half.</summary>
     public static uint Payload(int client, int sequence) => ((uint)client << 16) | (uint)sequence;
 
-    /// <summary>Splits a received byte stream back into payloads.</summary>
+    /// <summary>Splits a received byte stream back into payloads; a stream that ends mid-payload is corrupt.</summary>
+    /// <exception cref="InvalidDataException">The stream's length is not a whole number of payloads.</exception>
     public static IEnumerable<uint> Payloads(ReadOnlyMemory<byte> stream)
     {
-        for (int offset = 0; offset + PayloadSize <= stream.Length; offset += PayloadSize)
+        if (stream.Length % PayloadSize != 0)
+        {
+            throw new InvalidDataException($"{stream.Length % PayloadSize} stray bytes after {stream.Length / PayloadSize} payloads");
+        }
+
+        for (int offset = 0; offset < stream.Length; offset += PayloadSize)
         {
             yield return BinaryPrimitives.ReadUInt32LittleEndian(stream.Span[offset..]);
         }

@@ -80,9 +80,20 @@ public static class DeregisterScenario
                 }
             }
 
-            return pending.Count == 0
-                ? new ScenarioResult("deregister", true, 2, elapsed.Elapsed, "the other sockets' edge notifications survived; nothing after the deregistration")
-                : Failed($"{pending.Count} socket(s) lost their notification");
+            if (pending.Count != 0)
+            {
+                return Failed($"{pending.Count} socket(s) lost their notification");
+            }
+
+            foreach (Socket socket in new[] { sockets[0], sockets[2] })
+            {
+                if (ioCompletionPort.DeregisterAndWait(socket) is not SocketNotifyResult.Success and var failed)
+                {
+                    return Failed($"deregistering socket {Array.IndexOf(sockets, socket)} failed: {failed}");
+                }
+            }
+
+            return new ScenarioResult("deregister", true, 2, elapsed.Elapsed, "the other sockets' edge notifications survived; nothing after the deregistration");
         }
         finally
         {

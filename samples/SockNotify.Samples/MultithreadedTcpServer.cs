@@ -141,7 +141,9 @@ public static class MultithreadedTcpServer
             {
                 if (notification.CompletionKey == ServerExitKey)
                 {
-                    break; // This thread posts the next exit packet as it leaves.
+                    // Finish this batch (its Removes and re-arms matter), then leave and post the next exit packet.
+                    serverThreadContext.CancelServerThreads();
+                    continue;
                 }
 
                 SocketContext socketContext = (SocketContext)notification.CompletionKey!;

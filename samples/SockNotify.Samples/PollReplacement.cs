@@ -18,6 +18,12 @@ public static class PollReplacement
         using ServerContext serverContext = ServerContext.Create();
         Thread client = Common.CreateClientThread(serverContext.ListenerSocket.LocalEndPoint!, client: 0, Common.ClientLoopCount);
 
+        // Bounded, unlike the seed's accept: a client that cannot connect must not hang the sample.
+        if (!serverContext.ListenerSocket.Poll(Common.ScenarioDeadline, SelectMode.SelectRead))
+        {
+            return new ScenarioResult("poll", false, 0, elapsed.Elapsed, "the client never connected");
+        }
+
         using Socket tcpAcceptSocket = serverContext.ListenerSocket.Accept();
         tcpAcceptSocket.Blocking = false;
 

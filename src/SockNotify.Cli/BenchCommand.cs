@@ -15,18 +15,17 @@ internal static class BenchCommand
         {
             Description = $"Engines to compare, comma-separated. Defaults to {string.Join(",", BenchRunner.EngineNames)}.",
             DefaultValueFactory = _ => BenchRunner.EngineNames,
-            CustomParser = result => result.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray(),
-        };
-        engines.Validators.Add(result =>
-        {
-            foreach (string engine in result.GetValueOrDefault<string[]>() ?? [])
+            CustomParser = result =>
             {
-                if (!BenchRunner.EngineNames.Contains(engine))
+                string[] names = CommandOptions.SplitList(result, "--engines");
+                foreach (string engine in names.Where(n => n.Length > 0 && !BenchRunner.EngineNames.Contains(n)))
                 {
                     result.AddError($"Unknown engine '{engine}'; one of {string.Join(", ", BenchRunner.EngineNames)}.");
                 }
-            }
-        });
+
+                return names;
+            },
+        };
         Option<int[]> connections = new("--connections")
         {
             Description = "Connection counts to measure, comma-separated. Defaults to 100,1000.",
@@ -34,7 +33,7 @@ internal static class BenchCommand
             CustomParser = result =>
             {
                 List<int> counts = [];
-                foreach (string text in result.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+                foreach (string text in CommandOptions.SplitList(result, "--connections"))
                 {
                     if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int count) || count is < 1 or > 9000)
                     {
@@ -72,6 +71,13 @@ internal static class BenchCommand
         {
             engines, connections, size, depth, threads, warmup, duration, idle, rounds, output,
         };
+        command.Validators.Add(result =>
+        {
+            if ((long)result.GetValue(depth) * result.GetValue(size) > LoadGenerator.MaxBytesInFlight)
+            {
+                result.AddError($"--depth x --size may not exceed {LoadGenerator.MaxBytesInFlight} bytes: the load generator sends while it does not read.");
+            }
+        });
         command.SetAction((parsed, _) => RunAsync(new BenchPlan(
             parsed.GetValue(engines)!, parsed.GetValue(connections)!, parsed.GetValue(size), parsed.GetValue(depth), parsed.GetValue(threads),
             parsed.GetValue(warmup), parsed.GetValue(duration), parsed.GetValue(idle), parsed.GetValue(rounds), Path.GetFullPath(parsed.GetValue(output)!))));

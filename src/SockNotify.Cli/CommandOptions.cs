@@ -20,6 +20,20 @@ internal static class CommandOptions
         return option;
     }
 
+    private static readonly TimeSpan MaxDuration = TimeSpan.FromHours(1);
+
+    /// <summary>A comma-separated list (the option may also be repeated); empty items are refused.</summary>
+    public static string[] SplitList(System.CommandLine.Parsing.ArgumentResult result, string name)
+    {
+        string[] items = [.. result.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.TrimEntries))];
+        if (items.Length == 0 || items.Any(string.IsNullOrEmpty))
+        {
+            result.AddError($"{name}: empty item in '{string.Join(",", result.Tokens.Select(t => t.Value))}'.");
+        }
+
+        return items;
+    }
+
     /// <summary>A duration written as 500ms, 10s or 2m.</summary>
     public static Option<TimeSpan> Duration(string name, string description, TimeSpan defaultValue) => new(name)
     {
@@ -28,12 +42,12 @@ internal static class CommandOptions
         CustomParser = result =>
         {
             string text = result.Tokens.Single().Value;
-            if (TryParseDuration(text, out TimeSpan value) && value > TimeSpan.Zero)
+            if (TryParseDuration(text, out TimeSpan value) && value > TimeSpan.Zero && value <= MaxDuration)
             {
                 return value;
             }
 
-            result.AddError($"{name}: '{text}' is not a duration such as 500ms, 10s or 2m.");
+            result.AddError($"{name}: '{text}' is not a duration such as 500ms, 10s or 2m (at most an hour).");
             return default;
         },
     };
@@ -49,7 +63,8 @@ internal static class CommandOptions
         foreach ((string unit, Func<double, TimeSpan> make) in units)
         {
             if (text.EndsWith(unit, StringComparison.Ordinal)
-                && double.TryParse(text[..^unit.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out double amount))
+                && double.TryParse(text[..^unit.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out double amount)
+                && double.IsFinite(amount) && amount >= 0 && amount <= MaxDuration.TotalMilliseconds)
             {
                 value = make(amount);
                 return true;

@@ -44,7 +44,7 @@ internal static class DemoCommand
                     {
                         result = scenario.Run(transcript.Enqueue);
                     }
-                    catch (Exception e) when (e is System.Net.Sockets.SocketException or InvalidOperationException or IOException)
+                    catch (Exception e) when (e is System.Net.Sockets.SocketException or InvalidOperationException or IOException or InvalidDataException)
                     {
                         result = new ScenarioResult(scenario.Name, false, 0, TimeSpan.Zero, $"{e.GetType().Name}: {e.Message}");
                     }

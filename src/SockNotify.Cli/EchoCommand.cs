@@ -12,6 +12,8 @@ internal static class EchoCommand
     /// <summary>With <c>--stats</c>, a line the bench writes to standard input to ask for the allocation counter.</summary>
     public const string StatsRequest = "stats";
 
+    private const int MaxThreads = 1024;
+
     /// <summary>The start of the reply: the bytes allocated on the managed heap so far, process-wide.</summary>
     public const string StatsReplyPrefix = "allocated ";
 
@@ -38,9 +40,9 @@ internal static class EchoCommand
         };
         threads.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() < 1)
+            if (result.GetValueOrDefault<int>() is < 1 or > MaxThreads)
             {
-                result.AddError("--threads must be at least 1.");
+                result.AddError($"--threads must be between 1 and {MaxThreads}.");
             }
         });
 

@@ -32,15 +32,29 @@ internal static class LoadCommand
         Option<TimeSpan> warmup = CommandOptions.Duration("--warmup", "Warm-up before measuring. Defaults to 2s.", TimeSpan.FromSeconds(2));
         Option<TimeSpan> duration = CommandOptions.Duration("--duration", "Measured time. Defaults to 10s.", TimeSpan.FromSeconds(10));
 
+        Option<bool> hold = new("--hold")
+        {
+            Description = "After 'done', keep the connections open until a line arrives on standard input (for socknotify bench).",
+            Hidden = true,
+        };
+
         Command command = new("load", "Drive an echo server with round trips, verify every byte, print one JSON result line.")
         {
-            server, connections, size, depth, warmup, duration,
+            server, connections, size, depth, warmup, duration, hold,
         };
+        command.Validators.Add(result =>
+        {
+            if ((long)result.GetValue(depth) * result.GetValue(size) > LoadGenerator.MaxBytesInFlight)
+            {
+                result.AddError($"--depth x --size may not exceed {LoadGenerator.MaxBytesInFlight} bytes: the generator sends while it does not read.");
+            }
+        });
         command.SetAction(parsed =>
         {
             LoadResult result = LoadGenerator.Run(
                 parsed.GetValue(server)!, parsed.GetValue(connections), parsed.GetValue(size), parsed.GetValue(depth),
-                parsed.GetValue(warmup), parsed.GetValue(duration), Console.Out);
+                parsed.GetValue(warmup), parsed.GetValue(duration), Console.Out,
+                parsed.GetValue(hold) ? () => Console.In.ReadLineAsync() : null);
             Console.WriteLine(JsonSerializer.Serialize(result, LoadResultJson.Default.LoadResult));
             return result.Error is null ? ExitCodes.Success : ExitCodes.Failure;
         });

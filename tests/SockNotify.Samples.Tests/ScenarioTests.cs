@@ -43,4 +43,11 @@ public class ScenarioTests
         Assert.NotNull(Common.FindPayloadMismatch([.. complete, complete[0]], clients: 2, transmitCount: 2));
         Assert.NotNull(Common.FindPayloadMismatch([.. complete, Common.Payload(5, 0)], clients: 2, transmitCount: 2));
     }
+
+    [Fact]
+    public void A_stream_that_ends_mid_payload_is_corrupt()
+    {
+        Assert.Throws<InvalidDataException>(() => Common.Payloads(new byte[Common.PayloadSize * 3 + 1]).ToList());
+        Assert.Equal(3, Common.Payloads(new byte[Common.PayloadSize * 3]).Count());
+    }
 }

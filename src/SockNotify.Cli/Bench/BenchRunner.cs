@@ -69,16 +69,19 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
             rounds.Add(await RunRoundAsync(advance).ConfigureAwait(false));
         }
 
+        // A failed round says nothing about an engine's speed: it is reported (notes, exit code) and left out of the
+        // medians, unless every round failed.
         List<BenchRow> medians = [];
         foreach (IGrouping<(string Engine, int Connections), BenchRow> runs in rounds.SelectMany(r => r).GroupBy(r => (r.Engine, r.Connections)))
         {
-            medians.Add(Median([.. runs]));
+            BenchRow[] succeeded = [.. runs.Where(r => r.Load.Error is null)];
+            medians.Add(Median(succeeded.Length > 0 ? succeeded : [.. runs]));
         }
 
         return (medians, rounds);
     }
 
-    private static BenchRow Median(IReadOnlyList<BenchRow> runs)
+    private static BenchRow Median(BenchRow[] runs)
     {
         BenchRow first = runs[0];
         LoadResult load = first.Load with
@@ -102,7 +105,7 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
             runs.All(r => r.IdleManagedBytesPerConnection is not null) ? Median(runs, r => r.IdleManagedBytesPerConnection!.Value) : null);
     }
 
-    private static double Median(IReadOnlyList<BenchRow> runs, Func<BenchRow, double> figure)
+    private static double Median(BenchRow[] runs, Func<BenchRow, double> figure)
     {
         double[] values = [.. runs.Select(figure).Order()];
         return values.Length % 2 == 1 ? values[values.Length / 2] : (values[(values.Length / 2) - 1] + values[values.Length / 2]) / 2;
@@ -112,7 +115,12 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
     {
         if (!Processes.CanPin)
         {
-            Note("taskset is missing: server and load generator were not pinned to CPUs");
+            Note("server and load generator were not pinned to CPUs (taskset is missing or the machine has one CPU)");
+        }
+
+        if (typeof(BenchRunner).Assembly.GetCustomAttributes(typeof(DebuggableAttribute), false) is [DebuggableAttribute { IsJITOptimizerDisabled: true }])
+        {
+            Note("this is a Debug build: the JIT does not optimize, so CPU and allocation figures are not representative (use -c Release)");
         }
 
         List<BenchRow> rows = [];
@@ -136,9 +144,16 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
             if (plan.IdleConnections > 0)
             {
                 report($"{engine}: {plan.IdleConnections} idle connections");
-                (double resident, double? managed) = await MeasureIdleMemoryAsync(server).ConfigureAwait(false);
-                int last = rows.FindLastIndex(r => r.Engine == engine);
-                rows[last] = rows[last] with { IdleBytesPerConnection = resident, IdleManagedBytesPerConnection = managed };
+                try
+                {
+                    (double resident, double? managed) = await MeasureIdleMemoryAsync(server).ConfigureAwait(false);
+                    int last = rows.FindLastIndex(r => r.Engine == engine);
+                    rows[last] = rows[last] with { IdleBytesPerConnection = resident, IdleManagedBytesPerConnection = managed };
+                }
+                catch (Exception e) when (e is SocketException or InvalidOperationException)
+                {
+                    Note($"{engine}: idle memory not measured: {e.Message}");
+                }
             }
 
             advance(1);
@@ -154,9 +169,10 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
         IReadOnlyList<string> load = Processes.Self(
             "load", "--server", server.EndPoint.ToString(),
             "--connections", Invariant(connections), "--size", Invariant(plan.Size), "--depth", Invariant(plan.Depth),
-            "--warmup", $"{plan.Warmup.TotalMilliseconds}ms", "--duration", $"{plan.Duration.TotalMilliseconds}ms");
+            "--warmup", Milliseconds(plan.Warmup), "--duration", Milliseconds(plan.Duration), "--hold");
         using Process generator = Processes.Start(load, LoadCpu);
-        double cpuAtStart = 0, cpuAtEnd = 0;
+        Task<string> errors = generator.StandardError.ReadToEndAsync();
+        double? cpuAtStart = null, cpuAtEnd = null;
         long? allocatedAtStart = null, allocatedAtEnd = null;
         LoadResult? result = null;
         while (await generator.StandardOutput.ReadLineAsync().ConfigureAwait(false) is { } line)
@@ -170,6 +186,9 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
                 case LoadGenerator.DoneLine:
                     cpuAtEnd = server.CpuSeconds();
                     allocatedAtEnd = await server.AllocatedBytesAsync().ConfigureAwait(false);
+                    // Sampled: now the generator may close its connections (their teardown is not per-message work).
+                    await generator.StandardInput.WriteLineAsync().ConfigureAwait(false);
+                    await generator.StandardInput.FlushAsync().ConfigureAwait(false);
                     break;
                 default:
                     result = JsonSerializer.Deserialize(line, LoadResultJson.Default.LoadResult);
@@ -179,13 +198,18 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
 
         await generator.WaitForExitAsync().ConfigureAwait(false);
         result ??= new LoadResult(connections, plan.Size, plan.Depth, 0, 0, 0, 0, 0, 0, 0,
-            $"the load generator printed no result: {await generator.StandardError.ReadToEndAsync().ConfigureAwait(false)}");
+            $"the load generator printed no result: {await errors.ConfigureAwait(false)}");
+        if (result.Error is null && (cpuAtStart is null || cpuAtEnd is null))
+        {
+            result = result with { Error = "the server was not sampled at both ends of the measurement" };
+        }
+
         if (result.Error is not null)
         {
             Note($"{engine} at {connections} connections: {result.Error}");
         }
 
-        double serverCpu = cpuAtEnd - cpuAtStart;
+        double serverCpu = cpuAtEnd - cpuAtStart ?? 0;
         return new BenchRow(
             engine,
             connections,
@@ -213,13 +237,14 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
             byte[] echo = new byte[plan.Size];
             for (int i = 0; i < plan.IdleConnections; i++)
             {
-                Socket socket = new(server.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                Socket socket = new(server.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 10_000, SendTimeout = 10_000 };
                 idle.Add(socket);
                 socket.Connect(server.EndPoint);
                 socket.Send(message);
                 for (int received = 0; received < echo.Length;)
                 {
-                    received += socket.Receive(echo.AsSpan(received));
+                    int count = socket.Receive(echo.AsSpan(received));
+                    received += count > 0 ? count : throw new InvalidOperationException($"the server closed idle connection {i}");
                 }
             }
 
@@ -258,4 +283,6 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
     }
 
     private static string Invariant(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string Milliseconds(TimeSpan value) => $"{value.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}ms";
 }

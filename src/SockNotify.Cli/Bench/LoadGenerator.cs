@@ -37,8 +37,22 @@ internal static class LoadGenerator
     /// <summary>Printed when measurement ends, before the result.</summary>
     public const string DoneLine = "done";
 
-    public static LoadResult Run(IPEndPoint server, int connections, int size, int depth, TimeSpan warmup, TimeSpan duration, TextWriter progress)
+    /// <summary>The most bytes one connection may have in flight (depth x size): sends block while nothing is read.</summary>
+    public const int MaxBytesInFlight = 256 * 1024;
+
+    /// <summary>
+    /// Runs the load. With <paramref name="holdConnections"/>, waits after <see cref="DoneLine"/> until
+    /// <paramref name="release"/> completes before closing the connections, so that the bench can sample the server
+    /// before the connections' teardown runs on it.
+    /// </summary>
+    public static LoadResult Run(
+        IPEndPoint server, int connections, int size, int depth, TimeSpan warmup, TimeSpan duration, TextWriter progress, Func<Task>? release = null)
     {
+        if ((long)depth * size > MaxBytesInFlight)
+        {
+            throw new ArgumentOutOfRangeException(nameof(depth), $"depth x size may not exceed {MaxBytesInFlight} bytes.");
+        }
+
         using CompletionPort port = new();
         Connection[] clients = new Connection[connections];
         try
@@ -76,6 +90,7 @@ internal static class LoadGenerator
             long end = measuring + (long)(duration.TotalSeconds * Stopwatch.Frequency);
             bool measured = false;
             long messages = 0;
+            long measuredFrom = 0;
             TimeSpan cpuAtStart = TimeSpan.Zero;
             while (true)
             {
@@ -83,6 +98,7 @@ internal static class LoadGenerator
                 if (!measured && now >= measuring)
                 {
                     measured = true;
+                    measuredFrom = now;
                     messages = 0;
                     latencies.Reset();
                     cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
@@ -100,10 +116,12 @@ internal static class LoadGenerator
                     return Failed("no echo for a second: the server stalled");
                 }
 
+                // One timestamp per batch: the generator's own handling of earlier entries is not the server's latency.
+                long arrived = Stopwatch.GetTimestamp();
                 foreach (CompletionEntry entry in entries.AsSpan(0, count))
                 {
                     Connection client = (Connection)entry.CompletionKey!;
-                    if (client.Receive(buffer, latencies, out int completed) is { } error)
+                    if (client.Receive(buffer, arrived, latencies, out int completed) is { } error)
                     {
                         return Failed($"connection {client.Index}: {error}");
                     }
@@ -112,10 +130,11 @@ internal static class LoadGenerator
                 }
             }
 
-            double seconds = duration.TotalSeconds;
+            double seconds = Stopwatch.GetElapsedTime(measuredFrom).TotalSeconds;
             TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart;
             progress.WriteLine(DoneLine);
             progress.Flush();
+            release?.Invoke().GetAwaiter().GetResult();
             return new LoadResult(connections, size, depth, seconds, messages, messages / seconds,
                 Microseconds(latencies, 50), Microseconds(latencies, 99), Microseconds(latencies, 99.9), cpu.TotalSeconds, null);
         }
@@ -138,8 +157,10 @@ internal static class LoadGenerator
         histogram.TotalCount == 0 ? 0 : histogram.GetValueAtPercentile(percentile) * 1_000_000.0 / Stopwatch.Frequency;
 
     /// <summary>
-    /// One client connection. The byte at stream offset k is a function of (connection, k), so the echo is verified
-    /// without keeping a copy of what was sent; send times of in-flight messages wait in a small ring.
+    /// One client connection. The byte at stream offset k is a hash of (connection, k), so the echo is verified without
+    /// keeping a copy of what was sent, and no two connections (nor two blocks of one stream) carry the same bytes: a
+    /// server that swapped, repeated or shifted data would be caught. Send times of in-flight messages wait in a
+    /// small ring (depth is at most 64).
     /// </summary>
     private sealed class Connection
     {
@@ -192,7 +213,7 @@ internal static class LoadGenerator
         }
 
         /// <summary>Takes what arrived, checks it, and answers every completed message with the next one.</summary>
-        public string? Receive(byte[] buffer, LongHistogram latencies, out int completed)
+        public string? Receive(byte[] buffer, long now, LongHistogram latencies, out int completed)
         {
             completed = 0;
             int count = Socket.Receive(buffer, SocketFlags.None, out SocketError error);
@@ -215,7 +236,6 @@ internal static class LoadGenerator
             }
 
             _receivedBytes += count;
-            long now = Stopwatch.GetTimestamp();
             while ((long)(_completedMessages + 1) * _message.Length <= _receivedBytes)
             {
                 latencies.RecordValue(now - _sentAt[_completedMessages++ % _sentAt.Length]);
@@ -226,6 +246,14 @@ internal static class LoadGenerator
             return null;
         }
 
-        private byte ExpectedByte(long offset) => (byte)((offset * 31) + Index);
+        private byte ExpectedByte(long offset)
+        {
+            // SplitMix64's finalizer over (connection, 8-byte word), one byte of the word per offset.
+            ulong x = ((ulong)Index << 40) ^ (ulong)(offset >> 3);
+            x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9UL;
+            x = (x ^ (x >> 27)) * 0x94d049bb133111ebUL;
+            x ^= x >> 31;
+            return (byte)(x >> (int)((offset & 7) * 8));
+        }
     }
 }

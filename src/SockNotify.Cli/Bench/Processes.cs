@@ -6,7 +6,8 @@ namespace SockNotify.Cli.Bench;
 /// <summary>Child processes of the bench: started pinned to a CPU with taskset, stopped with SIGTERM.</summary>
 internal static class Processes
 {
-    public static bool CanPin { get; } = File.Exists("/usr/bin/taskset") || File.Exists("/bin/taskset");
+    /// <summary>Whether children can be pinned: taskset exists and there are two CPUs for server and load.</summary>
+    public static bool CanPin { get; } = Environment.ProcessorCount >= 2 && (File.Exists("/usr/bin/taskset") || File.Exists("/bin/taskset"));
 
     /// <summary>The command line that runs this tool again (dotnet SockNotify.Cli.dll ...), for child processes.</summary>
     public static IReadOnlyList<string> Self(params string[] arguments)

@@ -23,6 +23,7 @@ internal sealed class ServerProcess : IDisposable
         _process = process;
         _reportsAllocations = reportsAllocations;
         _ = PumpAsync();
+        _ = process.StandardError.ReadToEndAsync(); // Drained so that a chatty server never blocks on a full pipe.
     }
 
     public IPEndPoint EndPoint { get; private set; } = null!;

@@ -19,6 +19,7 @@ internal sealed class NotifyEchoServer : IEchoServer
 {
     private const int ReceiveBufferSize = 64 * 1024;
     private const int DequeueCount = 64;
+    private static readonly TimeSpan AcceptErrorPause = TimeSpan.FromMilliseconds(50);
 
     /// <summary>The key of the posted packet that stops one worker.</summary>
     private static readonly object StopKey = new();
@@ -28,13 +29,15 @@ internal sealed class NotifyEchoServer : IEchoServer
     private readonly Thread[] _workers;
     private readonly ConcurrentDictionary<Connection, byte> _connections = new();
     private readonly SocketNotifyTrigger _connectionTrigger;
+    private readonly bool _persistent;
     private long _accepted;
     private int _stopped;
 
     private NotifyEchoServer(Socket listener, int threads)
     {
         _listener = listener;
-        _connectionTrigger = threads == 1
+        _persistent = threads == 1;
+        _connectionTrigger = _persistent
             ? SocketNotifyTrigger.Level | SocketNotifyTrigger.Persistent
             : SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot;
         _workers = new Thread[threads];
@@ -100,8 +103,24 @@ internal sealed class NotifyEchoServer : IEchoServer
             worker.Join();
         }
 
-        // The workers are gone, so no one else touches the registrations: remove each and take its Remove here.
-        int removed = _port.DeregisterAndWait(_listener) == SocketNotifyResult.Success ? 1 : 0;
+        // The workers are gone, so no one else dequeues: take the Remove notifications of their last batches, then
+        // remove what is left and take each Remove here.
+        int removed = 0;
+        CompletionEntry[] entries = new CompletionEntry[DequeueCount];
+        while (_port.GetQueuedCompletionStatus(entries, out int count, 0) == CompletionWaitResult.Success)
+        {
+            foreach (CompletionEntry entry in entries.AsSpan(0, count))
+            {
+                if (entry.CompletionKey is Connection connection && (entry.Events & SocketNotifyEvents.Remove) != 0)
+                {
+                    removed++;
+                    _connections.TryRemove(connection, out _);
+                    connection.Close();
+                }
+            }
+        }
+
+        removed += _port.DeregisterAndWait(_listener) == SocketNotifyResult.Success ? 1 : 0;
         foreach (Connection connection in _connections.Keys)
         {
             removed += _port.DeregisterAndWait(connection.Socket) == SocketNotifyResult.Success ? 1 : 0;
@@ -173,9 +192,20 @@ internal sealed class NotifyEchoServer : IEchoServer
             {
                 accepted = _listener.Accept();
             }
-            catch (SocketException)
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionAborted or SocketError.ConnectionReset)
             {
-                return; // WouldBlock, or a connection that was reset before it was accepted.
+                continue; // Reset before it was accepted: take the next one.
+            }
+            catch (SocketException e)
+            {
+                if (e.SocketErrorCode != SocketError.WouldBlock)
+                {
+                    // Out of descriptors or memory: the listener stays readable, so without a pause every worker would
+                    // spin on it. Pause, then let the level registration report it again.
+                    Thread.Sleep(AcceptErrorPause);
+                }
+
+                return;
             }
 
             accepted.Blocking = false;
@@ -235,7 +265,7 @@ internal sealed class NotifyEchoServer : IEchoServer
     /// <summary>The registration that makes the connection wait for <paramref name="filter"/>; none when a persistent one already does.</summary>
     private SocketNotifyRegistration? Arm(Connection connection, SocketNotifyEvents filter)
     {
-        if (_connectionTrigger.HasFlag(SocketNotifyTrigger.Persistent) && connection.Armed == filter)
+        if (_persistent && connection.Armed == filter)
         {
             return null;
         }
