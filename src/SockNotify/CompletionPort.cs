@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net.Sockets;
 using SockNotify.Backends;
 using SockNotify.Backends.Epoll;
 using SockNotify.Internal;
@@ -173,7 +174,7 @@ public sealed class CompletionPort : IDisposable
     /// <returns>The result of the Remove item (see <see cref="SocketNotifyResult"/>).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="socket"/> is null.</exception>
     /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
-    public SocketNotifyResult DeregisterAndWait(System.Net.Sockets.Socket socket)
+    public SocketNotifyResult DeregisterAndWait(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
         Enter();
@@ -225,7 +226,7 @@ public sealed class CompletionPort : IDisposable
             return SocketNotifyResult.InvalidRegistration;
         }
 
-        System.Net.Sockets.SafeSocketHandle handle = item.Socket.SafeHandle;
+        SafeSocketHandle handle = item.Socket.SafeHandle;
         while (true)
         {
             Registration? registration = SocketOwners.Find(handle);
@@ -296,8 +297,11 @@ public sealed class CompletionPort : IDisposable
                 != (SocketNotifyTrigger.OneShot | SocketNotifyTrigger.Persistent);
     }
 
-    /// <summary>Creates a registration; false when another thread won the race to own the socket.</summary>
-    private bool TryCreate(System.Net.Sockets.SafeSocketHandle handle, in SocketNotifyRegistration item, out SocketNotifyResult result)
+    /// <summary>
+    /// Creates a registration. False when the item must be looked up again: another thread registered the socket
+    /// first, or a closed socket's stale entry held the descriptor number and was cleared.
+    /// </summary>
+    private bool TryCreate(SafeSocketHandle handle, in SocketNotifyRegistration item, out SocketNotifyResult result)
     {
         Registration registration = _registrations.Allocate(this, handle, item.CompletionKey);
         // Locked before it is published, so that other threads' items for this socket wait until the kernel knows it.
