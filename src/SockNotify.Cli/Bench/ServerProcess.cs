@@ -16,6 +16,7 @@ internal sealed class ServerProcess : IDisposable
 
     private readonly Process _process;
     private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
+    /// <summary>Whether the server answers stats requests on standard input (the .NET engines do; C does not).</summary>
     private readonly bool _reportsAllocations;
 
     private ServerProcess(Process process, bool reportsAllocations)
@@ -70,44 +71,31 @@ internal sealed class ServerProcess : IDisposable
     }
 
     /// <summary>Bytes the server has allocated on the managed heap so far, or null for a server that cannot tell (C).</summary>
-    public async Task<long?> AllocatedBytesAsync()
-    {
-        if (!_reportsAllocations)
-        {
-            return null;
-        }
-
-        await _process.StandardInput.WriteLineAsync(EchoCommand.StatsRequest).ConfigureAwait(false);
-        await _process.StandardInput.FlushAsync().ConfigureAwait(false);
-        while (await ReadLineAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false) is { } line)
-        {
-            if (line.StartsWith(EchoCommand.StatsReplyPrefix, StringComparison.Ordinal))
-            {
-                return long.Parse(line[EchoCommand.StatsReplyPrefix.Length..], CultureInfo.InvariantCulture);
-            }
-        }
-
-        return null;
-    }
+    public Task<long?> AllocatedBytesAsync() =>
+        AskAsync(EchoCommand.StatsRequest, EchoCommand.StatsReplyPrefix, TimeSpan.FromSeconds(10));
 
     /// <summary>
     /// Has a .NET server collect its garbage, so that resident memory reflects live objects, and returns its live
     /// managed heap in bytes; null for a server that cannot (C).
     /// </summary>
-    public async Task<long?> CollectGarbageAsync()
+    public Task<long?> CollectGarbageAsync() =>
+        AskAsync(EchoCommand.CollectRequest, EchoCommand.CollectReplyPrefix, TimeSpan.FromSeconds(30));
+
+    /// <summary>Writes a request line to a .NET server (echo --stats) and reads the number its reply carries.</summary>
+    private async Task<long?> AskAsync(string request, string replyPrefix, TimeSpan timeout)
     {
         if (!_reportsAllocations)
         {
             return null;
         }
 
-        await _process.StandardInput.WriteLineAsync(EchoCommand.CollectRequest).ConfigureAwait(false);
+        await _process.StandardInput.WriteLineAsync(request).ConfigureAwait(false);
         await _process.StandardInput.FlushAsync().ConfigureAwait(false);
-        while (await ReadLineAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false) is { } line)
+        while (await ReadLineAsync(timeout).ConfigureAwait(false) is { } line)
         {
-            if (line.StartsWith(EchoCommand.CollectReplyPrefix, StringComparison.Ordinal))
+            if (line.StartsWith(replyPrefix, StringComparison.Ordinal))
             {
-                return long.Parse(line[EchoCommand.CollectReplyPrefix.Length..], CultureInfo.InvariantCulture);
+                return long.Parse(line[replyPrefix.Length..], CultureInfo.InvariantCulture);
             }
         }
 
