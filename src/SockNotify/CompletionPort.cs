@@ -85,7 +85,7 @@ public sealed class CompletionPort : IDisposable
 
     /// <summary>
     /// Applies <paramref name="registrations"/> in order, writing each item's result, then dequeues up to
-    /// <c>entries.Length</c> entries as <see cref="GetQueuedCompletionStatus"/> does. With an empty
+    /// <c>entries.Length</c> entries as <see cref="GetQueuedCompletionStatus(Span{CompletionEntry}, out int, int)"/> does. With an empty
     /// <paramref name="entries"/> it only applies the registrations and returns <see cref="CompletionWaitResult.Success"/>.
     /// </summary>
     /// <param name="registrations">The items to apply; may be empty.</param>
@@ -141,6 +141,25 @@ public sealed class CompletionPort : IDisposable
     /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
     public CompletionWaitResult GetQueuedCompletionStatus(Span<CompletionEntry> entries, out int removedEntryCount, int millisecondsTimeout) =>
         ProcessSocketNotifications([], millisecondsTimeout, entries, out removedEntryCount);
+
+    /// <summary>
+    /// Dequeues up to <c>entries.Length</c> entries, waiting at most <paramref name="timeout"/>
+    /// (<see cref="Timeout.InfiniteTimeSpan"/> waits forever); see the overload that takes milliseconds.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than infinite) or more than <see cref="int.MaxValue"/> milliseconds.</exception>
+    /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
+    public CompletionWaitResult GetQueuedCompletionStatus(Span<CompletionEntry> entries, out int removedEntryCount, TimeSpan timeout) =>
+        GetQueuedCompletionStatus(entries, out removedEntryCount, ToMilliseconds(timeout));
+
+    /// <summary>
+    /// Applies <paramref name="registrations"/>, then dequeues waiting at most <paramref name="timeout"/>
+    /// (<see cref="Timeout.InfiniteTimeSpan"/> waits forever); see the overload that takes milliseconds.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than infinite) or more than <see cref="int.MaxValue"/> milliseconds.</exception>
+    /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
+    public CompletionWaitResult ProcessSocketNotifications(
+        Span<SocketNotifyRegistration> registrations, TimeSpan timeout, Span<CompletionEntry> entries, out int receivedEntryCount) =>
+        ProcessSocketNotifications(registrations, ToMilliseconds(timeout), entries, out receivedEntryCount);
 
     /// <summary>
     /// Queues a packet that one dequeuing thread will receive as it is (Win32's <c>PostQueuedCompletionStatus</c>),
@@ -204,6 +223,19 @@ public sealed class CompletionPort : IDisposable
         // One wake reaches one waiter; each waiter that sees the port closed passes the wake on (see Dequeue).
         _backend.Wake();
         Exit();
+    }
+
+    /// <summary>Rounds up, so that a timeout of a fraction of a millisecond still waits rather than polls.</summary>
+    private static int ToMilliseconds(TimeSpan timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan)
+        {
+            return Timeout.Infinite;
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(timeout, TimeSpan.FromMilliseconds(int.MaxValue));
+        return (int)Math.Ceiling(timeout.TotalMilliseconds);
     }
 
     private SocketNotifyResult Apply(in SocketNotifyRegistration item, bool queueRemoveNotification = true)

@@ -93,6 +93,23 @@ public class TimeoutTests
     }
 
     [Fact]
+    public void TimeSpan_timeouts_mean_the_same_as_milliseconds_and_reject_negative_values()
+    {
+        using CompletionPort port = new();
+        CompletionEntry[] entries = new CompletionEntry[1];
+        Stopwatch watch = Stopwatch.StartNew();
+        Assert.Equal(CompletionWaitResult.TimedOut, port.GetQueuedCompletionStatus(entries, out _, TimeSpan.FromMilliseconds(30)));
+        Assert.True(watch.Elapsed >= TimeSpan.FromMilliseconds(30));
+        Assert.Equal(CompletionWaitResult.TimedOut, port.ProcessSocketNotifications([], TimeSpan.Zero, entries, out _));
+
+        port.PostQueuedCompletionStatus(null, 1, null);
+        Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, Timeout.InfiniteTimeSpan));
+        Assert.Equal(1, count);
+        Assert.Throws<ArgumentOutOfRangeException>(() => port.GetQueuedCompletionStatus(entries, out _, TimeSpan.FromMilliseconds(-2)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => port.GetQueuedCompletionStatus(entries, out _, TimeSpan.FromDays(30)));
+    }
+
+    [Fact]
     public void No_entries_asked_for_means_no_wait()
     {
         using CompletionPort port = new();
