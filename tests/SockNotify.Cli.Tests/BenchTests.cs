@@ -73,7 +73,8 @@ public class BenchTests
 
             using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "bench.json")));
             JsonElement rows = report.RootElement.GetProperty("Rows");
-            Assert.Equal(3, rows.GetArrayLength());
+            bool hasGcc = Environment.GetEnvironmentVariable("PATH")!.Split(':').Any(d => File.Exists(Path.Combine(d, "gcc")));
+            Assert.Equal(hasGcc ? 3 : 2, rows.GetArrayLength()); // Without gcc the C baseline is skipped with a note.
             foreach (JsonElement row in rows.EnumerateArray())
             {
                 Assert.True(row.GetProperty("Load").GetProperty("Messages").GetInt64() > 0);
