@@ -41,9 +41,8 @@ internal static class LoadGenerator
     public const int MaxBytesInFlight = 256 * 1024;
 
     /// <summary>
-    /// Runs the load. With <paramref name="holdConnections"/>, waits after <see cref="DoneLine"/> until
-    /// <paramref name="release"/> completes before closing the connections, so that the bench can sample the server
-    /// before the connections' teardown runs on it.
+    /// Runs the load. When <paramref name="release"/> is given, waits after <see cref="DoneLine"/> until it completes
+    /// before closing the connections, so that the bench can sample the server before their teardown runs on it.
     /// </summary>
     public static LoadResult Run(
         IPEndPoint server, int connections, int size, int depth, TimeSpan warmup, TimeSpan duration, TextWriter progress, Func<Task>? release = null)
