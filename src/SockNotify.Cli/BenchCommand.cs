@@ -71,13 +71,7 @@ internal static class BenchCommand
         {
             engines, connections, size, depth, threads, warmup, duration, idle, rounds, output,
         };
-        command.Validators.Add(result =>
-        {
-            if ((long)result.GetValue(depth) * result.GetValue(size) > LoadGenerator.MaxBytesInFlight)
-            {
-                result.AddError($"--depth x --size may not exceed {LoadGenerator.MaxBytesInFlight} bytes: the load generator sends while it does not read.");
-            }
-        });
+        CommandOptions.RefuseTooManyBytesInFlight(command, depth, size);
         command.SetAction((parsed, _) => RunAsync(new BenchPlan(
             parsed.GetValue(engines)!, parsed.GetValue(connections)!, parsed.GetValue(size), parsed.GetValue(depth), parsed.GetValue(threads),
             parsed.GetValue(warmup), parsed.GetValue(duration), parsed.GetValue(idle), parsed.GetValue(rounds), Path.GetFullPath(parsed.GetValue(output)!))));

@@ -34,6 +34,16 @@ internal static class CommandOptions
         return items;
     }
 
+    /// <summary>Refuses loads whose bytes in flight per connection could deadlock the load generator (it sends while it does not read).</summary>
+    public static void RefuseTooManyBytesInFlight(Command command, Option<int> depth, Option<int> size) =>
+        command.Validators.Add(result =>
+        {
+            if ((long)result.GetValue(depth) * result.GetValue(size) > Bench.LoadGenerator.MaxBytesInFlight)
+            {
+                result.AddError($"--depth x --size may not exceed {Bench.LoadGenerator.MaxBytesInFlight} bytes: the load generator sends while it does not read.");
+            }
+        });
+
     /// <summary>A duration written as 500ms, 10s or 2m.</summary>
     public static Option<TimeSpan> Duration(string name, string description, TimeSpan defaultValue) => new(name)
     {

@@ -42,13 +42,7 @@ internal static class LoadCommand
         {
             server, connections, size, depth, warmup, duration, hold,
         };
-        command.Validators.Add(result =>
-        {
-            if ((long)result.GetValue(depth) * result.GetValue(size) > LoadGenerator.MaxBytesInFlight)
-            {
-                result.AddError($"--depth x --size may not exceed {LoadGenerator.MaxBytesInFlight} bytes: the generator sends while it does not read.");
-            }
-        });
+        CommandOptions.RefuseTooManyBytesInFlight(command, depth, size);
         command.SetAction(parsed =>
         {
             LoadResult result = LoadGenerator.Run(

@@ -81,6 +81,8 @@ public sealed class CompletionPort : IDisposable
     /// <summary>The number of live registrations (for diagnostics and leak tests).</summary>
     internal int RegistrationCount => _registrations.Count;
 
+    internal RegistrationTable Registrations => _registrations;
+
     internal bool IsDisposed => _disposed;
 
     /// <summary>
@@ -265,9 +267,9 @@ public sealed class CompletionPort : IDisposable
             if (handle.IsClosed || handle.IsInvalid)
             {
                 // Closing the socket deregistered it in the kernel; drop our side silently, as the seed specifies.
-                if (registration is not null && registration.TryMarkRemoved())
+                if (registration is not null)
                 {
-                    registration.Port._registrations.Free(registration);
+                    RegistrationTable.EndSilently(registration);
                 }
 
                 return SocketNotifyResult.SocketClosed;
@@ -341,8 +343,7 @@ public sealed class CompletionPort : IDisposable
         {
             if (SocketOwners.TryClaim(registration) is { } owner)
             {
-                registration.TryMarkRemoved();
-                _registrations.Free(registration);
+                RegistrationTable.EndSilently(registration);
                 if (owner.Handle == handle)
                 {
                     result = default;
@@ -352,10 +353,7 @@ public sealed class CompletionPort : IDisposable
                 if (owner.Handle.IsClosed)
                 {
                     // A socket closed without Remove left its entry, and this socket got its number: end it silently.
-                    if (owner.TryMarkRemoved())
-                    {
-                        owner.Port._registrations.Free(owner);
-                    }
+                    RegistrationTable.EndSilently(owner);
 
                     result = default;
                     return false;
@@ -370,8 +368,7 @@ public sealed class CompletionPort : IDisposable
             // this registration after the kernel learnt of it (and the kernel side dies with the epoll descriptor).
             if (_disposed || registration.IsRemoved)
             {
-                registration.TryMarkRemoved();
-                _registrations.Free(registration);
+                RegistrationTable.EndSilently(registration);
                 result = SocketNotifyResult.PortClosed;
                 return true;
             }
@@ -381,8 +378,7 @@ public sealed class CompletionPort : IDisposable
             result = _backend.Add(handle, registration.Token, item.EventFilter, item.TriggerFlags);
             if (result != SocketNotifyResult.Success)
             {
-                registration.TryMarkRemoved();
-                _registrations.Free(registration);
+                RegistrationTable.EndSilently(registration);
             }
 
             return true;

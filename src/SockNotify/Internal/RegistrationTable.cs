@@ -70,19 +70,24 @@ internal sealed class RegistrationTable
         }
     }
 
+    /// <summary>
+    /// Ends a registration without a Remove notification (its socket was closed, or its creation is undone), unless
+    /// something else ended it first.
+    /// </summary>
+    public static void EndSilently(Registration registration)
+    {
+        if (registration.TryMarkRemoved())
+        {
+            registration.Port.Registrations.Free(registration);
+        }
+    }
+
     /// <summary>Ends every registration (port disposal). No Remove notifications: the port is gone.</summary>
     public void Clear()
     {
         lock (_gate)
         {
-            for (int slot = 0; slot < _highWater; slot++)
-            {
-                if (_slots[slot] is { } registration && registration.TryMarkRemoved())
-                {
-                    SocketOwners.Release(registration);
-                    FreeSlot(registration);
-                }
-            }
+            EndWhere(static _ => true);
         }
     }
 
@@ -98,11 +103,14 @@ internal sealed class RegistrationTable
         }
     }
 
-    private void SweepClosedSockets()
+    private void SweepClosedSockets() => EndWhere(static registration => registration.Handle.IsClosed);
+
+    /// <summary>Ends, silently, every live registration that <paramref name="shouldEnd"/> picks. Called under the gate.</summary>
+    private void EndWhere(Func<Registration, bool> shouldEnd)
     {
         for (int slot = 0; slot < _highWater; slot++)
         {
-            if (_slots[slot] is { } registration && registration.Handle.IsClosed && registration.TryMarkRemoved())
+            if (_slots[slot] is { } registration && shouldEnd(registration) && registration.TryMarkRemoved())
             {
                 SocketOwners.Release(registration);
                 FreeSlot(registration);
