@@ -1,11 +1,17 @@
+using System.Net.Sockets;
+using SockNotify.Internal;
+
 namespace SockNotify;
 
 /// <summary>
 /// One dequeued completion packet, the .NET shape of Win32's <c>OVERLAPPED_ENTRY</c>: a socket notification, a packet
-/// posted with <see cref="CompletionPort.PostQueuedCompletionStatus"/>, or (later) an I/O completion.
+/// posted with <see cref="CompletionPort.PostQueuedCompletionStatus"/>, or the completion of an overlapped operation.
 /// </summary>
 public readonly struct CompletionEntry
 {
+    /// <summary>The accepted socket or the pooled buffer of an operation's completion.</summary>
+    private readonly object? _result;
+
     internal CompletionEntry(object? completionKey, uint bytesTransferred, object? context)
     {
         CompletionKey = completionKey;
@@ -13,18 +19,53 @@ public readonly struct CompletionEntry
         Context = context;
     }
 
-    /// <summary>The registration's completion key, or the key given to the post.</summary>
+    internal CompletionEntry(object? completionKey, uint bytesTransferred, object? context, SocketError socketError, object? result)
+        : this(completionKey, bytesTransferred, context)
+    {
+        SocketError = socketError;
+        _result = result;
+    }
+
+    /// <summary>The registration's or association's completion key, or the key given to the post.</summary>
     public object? CompletionKey { get; }
 
-    /// <summary>For a socket notification, the events as an integer (see <see cref="Events"/>); for a post, its byte count.</summary>
+    /// <summary>
+    /// For an operation, the bytes it transferred (0 for a receive at end of stream, and for Accept and Connect); for a
+    /// socket notification, the events as an integer (see <see cref="Events"/>); for a post, its byte count.
+    /// </summary>
     public uint BytesTransferred { get; }
 
-    /// <summary>The per-operation context (Win32's <c>lpOverlapped</c>): the post's context; null for notifications.</summary>
+    /// <summary>
+    /// The per-operation context (Win32's <c>lpOverlapped</c>): the object given when the operation was started, or the
+    /// post's context; null for notifications.
+    /// </summary>
     public object? Context { get; }
+
+    /// <summary>
+    /// The operation's result: <see cref="SocketError.Success"/>, the error it failed with, or
+    /// <see cref="SocketError.OperationAborted"/> when it was cancelled or its socket closed. Success for notifications
+    /// and posts.
+    /// </summary>
+    public SocketError SocketError { get; }
 
     /// <summary>
     /// The events of a socket notification (Winsock's <c>SocketNotificationRetrieveEvents</c>): the
     /// <see cref="BytesTransferred"/> field read as <see cref="SocketNotifyEvents"/>. Meaningless for other packets.
     /// </summary>
     public SocketNotifyEvents Events => (SocketNotifyEvents)BytesTransferred;
+
+    /// <summary>
+    /// For a successful Accept, the new connection: non-blocking, not associated with any port, owned by the caller.
+    /// Null otherwise.
+    /// </summary>
+    public Socket? AcceptSocket => _result as Socket;
+
+    /// <summary>
+    /// For a successful <see cref="CompletionPort.ReceivePooled"/>, the received bytes, in a buffer of the port's pool
+    /// that stays valid until it is given back with <see cref="CompletionPort.ReturnBuffer"/>. Empty otherwise.
+    /// </summary>
+    public ReadOnlyMemory<byte> PooledData =>
+        _result is PooledBuffer buffer ? buffer.Memory[..(int)BytesTransferred] : ReadOnlyMemory<byte>.Empty;
+
+    internal PooledBuffer? PooledBuffer => _result as PooledBuffer;
 }

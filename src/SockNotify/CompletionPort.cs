@@ -40,20 +40,28 @@ namespace SockNotify;
 /// drops queued packets and registrations (no Remove notifications), and makes later calls throw
 /// <see cref="ObjectDisposedException"/>. Registered sockets stay open and may be registered with another port.</para>
 /// </remarks>
-public sealed class CompletionPort : IDisposable
+public sealed partial class CompletionPort : IDisposable
 {
     /// <summary>The most kernel events one dequeue call asks for, which bounds its stack use (16 bytes each).</summary>
     private const int MaxReadyEventsPerWait = 512;
 
-    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1859", Justification = "io_uring and Windows backends slot in here.")]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1859", Justification = "A Windows backend slots in here.")]
     private readonly INotificationBackend _backend;
+    private readonly IOperationBackend _operations;
     private readonly RegistrationTable _registrations = new();
+    private readonly OperationTable _operationTable = new();
 
     /// <summary>Posted packets and Remove notifications, in the order they were queued.</summary>
     private readonly ConcurrentQueue<CompletionEntry> _queued = new();
 
     /// <summary>1 while a wake is signalled for <see cref="_queued"/> and no dequeuer has taken it yet.</summary>
     private int _wakeSignalled;
+
+    /// <summary>
+    /// Threads in, or about to enter, a blocking wait. Each counts itself before it looks at the queue and at the
+    /// operations to submit, so work added while no thread is counted needs no wake: the next waiter sees it.
+    /// </summary>
+    private int _sleepers;
 
     /// <summary>
     /// Calls inside the port plus one for the port itself (released by <see cref="Dispose"/>). The backend is disposed
@@ -66,17 +74,50 @@ public sealed class CompletionPort : IDisposable
 
     private volatile bool _disposed;
 
-    /// <summary>Creates a port with the best backend this system offers (epoll on Linux).</summary>
+    /// <summary>Creates a port with the default <see cref="CompletionPortOptions"/>.</summary>
     /// <exception cref="PlatformNotSupportedException">The operating system or architecture is not supported yet.</exception>
     public CompletionPort()
+        : this(new CompletionPortOptions())
     {
+    }
+
+    /// <summary>Creates a port with the given options.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A pooled buffer setting is out of range.</exception>
+    /// <exception cref="PlatformNotSupportedException">
+    /// The operating system or architecture is not supported yet, or <see cref="CompletionPortBackend.IoUring"/> was
+    /// asked for and the kernel refuses it.
+    /// </exception>
+    public CompletionPort(CompletionPortOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.PooledBufferSize, 1, nameof(options.PooledBufferSize));
+        if (options.PooledBufferCount is < 1 or > 32768 || !int.IsPow2(options.PooledBufferCount))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.PooledBufferCount,
+                $"{nameof(options.PooledBufferCount)} must be a power of two from 1 to 32768.");
+        }
+
         if (!OperatingSystem.IsLinux())
         {
             throw new PlatformNotSupportedException("SockNotify's CompletionPort supports Linux only so far.");
         }
 
-        _backend = new EpollBackend();
+        EpollBackend epoll = new();
+        _backend = epoll;
+        try
+        {
+            (_operations, Backend) = CreateOperationBackend(options, epoll);
+        }
+        catch
+        {
+            epoll.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>The kernel interface that performs this port's overlapped operations (never Automatic).</summary>
+    public CompletionPortBackend Backend { get; }
 
     /// <summary>The number of live registrations (for diagnostics and leak tests).</summary>
     internal int RegistrationCount => _registrations.Count;
@@ -221,6 +262,7 @@ public sealed class CompletionPort : IDisposable
         }
 
         _disposed = true;
+        _sweepTimer?.Dispose();
         _registrations.Clear();
         // One wake reaches one waiter; each waiter that sees the port closed passes the wake on (see Dequeue).
         _backend.Wake();
@@ -269,7 +311,7 @@ public sealed class CompletionPort : IDisposable
                 // Closing the socket deregistered it in the kernel; drop our side silently, as the seed specifies.
                 if (registration is not null)
                 {
-                    RegistrationTable.EndSilently(registration);
+                    EndClosed(registration);
                 }
 
                 return SocketNotifyResult.SocketClosed;
@@ -300,6 +342,11 @@ public sealed class CompletionPort : IDisposable
                 // The other port is closing and will release the socket; take it over.
                 SocketOwners.Release(registration);
                 continue;
+            }
+
+            if (registration is Association)
+            {
+                return SocketNotifyResult.InvalidRegistration; // Associated for overlapped operations instead.
             }
 
             lock (registration)
@@ -353,7 +400,7 @@ public sealed class CompletionPort : IDisposable
                 if (owner.Handle.IsClosed)
                 {
                     // A socket closed without Remove left its entry, and this socket got its number: end it silently.
-                    RegistrationTable.EndSilently(owner);
+                    EndClosed(owner);
 
                     result = default;
                     return false;
@@ -422,20 +469,24 @@ public sealed class CompletionPort : IDisposable
         return result;
     }
 
-    private void Queue(in CompletionEntry entry)
+    internal void Queue(in CompletionEntry entry)
     {
         _queued.Enqueue(entry);
         SignalQueued();
     }
 
     /// <summary>
-    /// Wakes one waiter for the queue unless a wake is already pending: the flag is set only by the poster that then
-    /// writes the wake, and cleared only by a dequeuer that then looks at the queue, so no entry waits unseen while
-    /// every thread sleeps.
+    /// Wakes one waiter for the queue if a thread sleeps and no wake is pending yet. A waiter counts itself in
+    /// <see cref="_sleepers"/> (a full fence) before it looks at the queue, and the queue's enqueue is a full fence
+    /// before the count is read here, so either the waiter sees the entry or this sees the waiter. The flag is set only
+    /// by the poster that then writes the wake, and cleared only by a dequeuer that then looks at the queue, so no
+    /// entry waits unseen while every thread sleeps.
     /// </summary>
     private void SignalQueued()
     {
-        if (Volatile.Read(ref _wakeSignalled) == 0 && Interlocked.Exchange(ref _wakeSignalled, 1) == 0)
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _sleepers) != 0
+            && Volatile.Read(ref _wakeSignalled) == 0 && Interlocked.Exchange(ref _wakeSignalled, 1) == 0)
         {
             _backend.Wake();
         }
@@ -454,8 +505,25 @@ public sealed class CompletionPort : IDisposable
         int waitMilliseconds = millisecondsTimeout;
         while (true)
         {
-            // Queued entries are ready now: poll the kernel without blocking, then take both.
-            int readyCount = _backend.Wait(ready, _queued.IsEmpty ? waitMilliseconds : 0);
+            int readyCount;
+            if (waitMilliseconds == 0)
+            {
+                readyCount = _operations.Wait(ready, 0);
+            }
+            else
+            {
+                Interlocked.Increment(ref _sleepers);
+                try
+                {
+                    // Queued entries are ready now: poll the kernel without blocking, then take both.
+                    readyCount = _operations.Wait(ready, _queued.IsEmpty ? waitMilliseconds : 0);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _sleepers);
+                }
+            }
+
             if (_disposed)
             {
                 _backend.Wake(); // Pass the disposal wake on to the next waiter.
@@ -469,8 +537,10 @@ public sealed class CompletionPort : IDisposable
                 Interlocked.Exchange(ref _wakeSignalled, 0);
             }
 
-            int produced = Deliver(ready[..readyCount], entries);
-            produced += DrainQueue(entries[produced..]);
+            CompletionSink sink = new(entries, this);
+            Deliver(ready[..readyCount], ref sink);
+            _operations.Reap(ref sink);
+            int produced = sink.Count + DrainQueue(entries[sink.Count..]);
             if (produced > 0)
             {
                 count = produced;
@@ -493,10 +563,12 @@ public sealed class CompletionPort : IDisposable
         }
     }
 
-    /// <summary>Turns kernel readiness into notifications, dropping stale tokens and what the registration does not deliver.</summary>
-    private int Deliver(ReadOnlySpan<ReadyEvent> ready, Span<CompletionEntry> entries)
+    /// <summary>
+    /// Turns kernel readiness into notifications, dropping stale tokens and what the registration does not deliver,
+    /// and hands an associated socket's readiness to the operations backend.
+    /// </summary>
+    private void Deliver(scoped ReadOnlySpan<ReadyEvent> ready, ref CompletionSink sink)
     {
-        int produced = 0;
         foreach (ReadyEvent readyEvent in ready)
         {
             // A stale token finds nothing. A closed socket whose file lives on elsewhere (dup, fork) still has a kernel
@@ -504,6 +576,12 @@ public sealed class CompletionPort : IDisposable
             Registration? registration = _registrations.Find(readyEvent.Token);
             if (registration is null || registration.Handle.IsClosed)
             {
+                continue;
+            }
+
+            if (registration is Association association)
+            {
+                _operations.OnReady(association, readyEvent.Events, ref sink);
                 continue;
             }
 
@@ -516,11 +594,9 @@ public sealed class CompletionPort : IDisposable
 
             if (events != SocketNotifyEvents.None)
             {
-                entries[produced++] = new CompletionEntry(registration.CompletionKey, (uint)events, null);
+                sink.Add(new CompletionEntry(registration.CompletionKey, (uint)events, null));
             }
         }
-
-        return produced;
     }
 
     private int DrainQueue(Span<CompletionEntry> entries)
@@ -557,10 +633,30 @@ public sealed class CompletionPort : IDisposable
         }
     }
 
+    private bool TryEnter()
+    {
+        while (true)
+        {
+            int users = Volatile.Read(ref _users);
+            if (_disposed || users == 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _users, users + 1, users) == users)
+            {
+                return true;
+            }
+        }
+    }
+
     private void Exit()
     {
         if (Interlocked.Decrement(ref _users) == 0)
         {
+            // Operations first: io_uring cancels and drains its own, then the epoll descriptor it polls can go.
+            _operations.Dispose();
+            _operationTable.Dispose();
             _backend.Dispose();
         }
     }

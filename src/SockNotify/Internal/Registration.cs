@@ -6,8 +6,9 @@ namespace SockNotify.Internal;
 /// One socket's registration with one port, from Enable (create) until Remove, port disposal or the socket's close.
 /// An instance is never reused: a new registration of the same socket, or of another socket that gets the same
 /// descriptor number, is a new instance with a new token, so a stale kernel event can never reach it.
+/// A socket associated for overlapped operations is an <see cref="Association"/>, the derived kind.
 /// </summary>
-internal sealed class Registration
+internal class Registration
 {
     private int _deliverable;
     private int _removed;

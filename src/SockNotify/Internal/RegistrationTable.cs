@@ -40,7 +40,28 @@ internal sealed class RegistrationTable
         return registration is not null && registration.Token == token ? registration : null;
     }
 
-    public Registration Allocate(CompletionPort port, SafeSocketHandle handle, object? completionKey)
+    public Registration Allocate(CompletionPort port, SafeSocketHandle handle, object? completionKey) =>
+        Allocate(port, handle, completionKey, association: false);
+
+    public Association AllocateAssociation(CompletionPort port, SafeSocketHandle handle, object? completionKey) =>
+        (Association)Allocate(port, handle, completionKey, association: true);
+
+    /// <summary>Adds to <paramref name="closed"/> every association whose socket was disposed.</summary>
+    public void CollectClosedAssociations(List<Association> closed)
+    {
+        lock (_gate)
+        {
+            for (int slot = 0; slot < _highWater; slot++)
+            {
+                if (_slots[slot] is Association { Handle.IsClosed: true } association)
+                {
+                    closed.Add(association);
+                }
+            }
+        }
+    }
+
+    private Registration Allocate(CompletionPort port, SafeSocketHandle handle, object? completionKey, bool association)
     {
         lock (_gate)
         {
@@ -54,7 +75,10 @@ internal sealed class RegistrationTable
             }
 
             int slot = _freeCount > 0 ? _freeSlots[--_freeCount] : _highWater++;
-            Registration registration = new(port, handle, completionKey, slot, ++_generations[slot]);
+            uint generation = ++_generations[slot];
+            Registration registration = association
+                ? new Association(port, handle, completionKey, slot, generation)
+                : new Registration(port, handle, completionKey, slot, generation);
             _slots[slot] = registration;
             return registration;
         }
@@ -103,7 +127,8 @@ internal sealed class RegistrationTable
         }
     }
 
-    private void SweepClosedSockets() => EndWhere(static registration => registration.Handle.IsClosed);
+    // Associations are left to the port's sweep, which must also complete their operations.
+    private void SweepClosedSockets() => EndWhere(static registration => registration is not Association && registration.Handle.IsClosed);
 
     /// <summary>Ends, silently, every live registration that <paramref name="shouldEnd"/> picks. Called under the gate.</summary>
     private void EndWhere(Func<Registration, bool> shouldEnd)

@@ -13,9 +13,15 @@ internal static partial class Interop
         EBADF = 9,
         EAGAIN = 11,
         ENOMEM = 12,
+        EBUSY = 16,
         EEXIST = 17,
         EINVAL = 22,
         ENOSPC = 28,
+        EPIPE = 32,
+        ETIME = 62,
+        ENOBUFS = 105,
+        EINPROGRESS = 115,
+        ECANCELED = 125,
     }
 
     /// <summary>Reads errno right after a call declared with <c>SetLastError = true</c>.</summary>

@@ -1,0 +1,284 @@
+using System.Net.Sockets;
+using SockNotify.Internal;
+using static SockNotify.Interop;
+using static SockNotify.Interop.Socket;
+
+namespace SockNotify.Backends.Epoll;
+
+/// <summary>
+/// Overlapped operations emulated over epoll, for systems without io_uring: each associated socket is registered
+/// edge-triggered for In, Out and Hangup, and an operation is performed (a non-blocking system call) when it reaches the
+/// head of its side's list and again on each readiness edge, until the call no longer reports WouldBlock; then its
+/// completion is queued. Calls run under the association's lock, so a readiness edge and a new operation never both
+/// miss each other, and the operations of one side run in start order.
+/// </summary>
+internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend epoll, int bufferSize, int bufferCount) : IOperationBackend
+{
+    private readonly Lock _buffersGate = new();
+    private BufferPool? _buffers;
+
+    public BufferPool Buffers
+    {
+        get
+        {
+            if (Volatile.Read(ref _buffers) is { } buffers)
+            {
+                return buffers;
+            }
+
+            lock (_buffersGate)
+            {
+                return _buffers ??= new BufferPool(bufferSize, bufferCount);
+            }
+        }
+    }
+
+    public bool HasFreeBuffer => Buffers.HasFree;
+
+    public SocketNotifyResult Associate(Association association) =>
+        epoll.Add(association.Handle, association.Token, SocketNotifyEvents.In | SocketNotifyEvents.Out | SocketNotifyEvents.Hangup,
+            SocketNotifyTrigger.Edge | SocketNotifyTrigger.Persistent);
+
+    // The kernel dropped the registration when the socket's last descriptor closed.
+    public void Dissociate(Association association)
+    {
+    }
+
+    public SocketError Start(Operation operation, ref CompletionSink sink)
+    {
+        ref OperationList side = ref operation.Owner.SideOf(operation);
+        if (side.Head == operation)
+        {
+            // The readiness edge that would announce it may already have been consumed: try now.
+            Process(ref side, ref sink);
+        }
+
+        return SocketError.IOPending;
+    }
+
+    public void Resume(Operation operation, ref CompletionSink sink) => Start(operation, ref sink);
+
+    public void Cancel(Operation operation, ref CompletionSink sink)
+    {
+        operation.Error = SocketError.OperationAborted;
+        sink.Add(port.Finish(operation));
+    }
+
+    public void OnReady(Association association, SocketNotifyEvents events, ref CompletionSink sink)
+    {
+        const SocketNotifyEvents always = SocketNotifyEvents.Hangup | SocketNotifyEvents.Err | ReadyEvent.Closed;
+        lock (association)
+        {
+            if ((events & (SocketNotifyEvents.In | always)) != 0)
+            {
+                Process(ref association.ReceiveSide, ref sink);
+            }
+
+            if ((events & (SocketNotifyEvents.Out | always)) != 0)
+            {
+                Process(ref association.SendSide, ref sink);
+            }
+        }
+    }
+
+    public int Wait(Span<ReadyEvent> ready, int timeoutMilliseconds) => epoll.Wait(ready, timeoutMilliseconds);
+
+    public void Reap(ref CompletionSink sink)
+    {
+    }
+
+    public void Flush()
+    {
+    }
+
+    public void ReturnBuffer(PooledBuffer buffer) => buffer.Pool.Return(buffer);
+
+    public void Dispose() => _buffers?.Dispose();
+
+    private void Process(ref OperationList side, ref CompletionSink sink)
+    {
+        while (side.Head is { } operation && TryPerform(operation))
+        {
+            sink.Add(port.Finish(operation));
+        }
+    }
+
+    /// <summary>Makes the operation's system call; false while it would block (or waits for a buffer).</summary>
+    private bool TryPerform(Operation operation)
+    {
+        SafeSocketHandle socket = operation.Owner.Handle;
+        try
+        {
+            return operation.Kind switch
+            {
+                OperationKind.Accept => TryAccept(operation, socket),
+                OperationKind.Connect => TryConnect(operation, socket),
+                OperationKind.Receive => Finished(operation, Interop.Socket.Receive(socket, operation.Buffer, (nuint)operation.Length, operation.MessageFlags | MSG_DONTWAIT)),
+                OperationKind.ReceivePooled => TryReceivePooled(operation, socket),
+                OperationKind.ReceiveMessage => Finished(operation, ReceiveMessage(socket, operation.Message, operation.MessageFlags | MSG_DONTWAIT)),
+                OperationKind.Send => TrySend(operation, socket),
+                _ => TrySendMessage(operation, socket),
+            };
+        }
+        catch (ObjectDisposedException)
+        {
+            // The socket was disposed; its descriptor is gone, so the operation is over.
+            operation.Error = SocketError.OperationAborted;
+            return true;
+        }
+    }
+
+    /// <summary>Records the result of a one-call operation; false on WouldBlock.</summary>
+    private static bool Finished(Operation operation, nint result)
+    {
+        if (result >= 0)
+        {
+            operation.Transferred = (int)result;
+            return true;
+        }
+
+        Errno errno = LastErrno();
+        if (errno == Errno.EAGAIN)
+        {
+            return false;
+        }
+
+        operation.Error = ToSocketError(errno);
+        return true;
+    }
+
+    private static bool TryAccept(Operation operation, SafeSocketHandle listener)
+    {
+        int fd = Interop.Socket.Accept(listener, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+        {
+            return Finished(operation, -1);
+        }
+
+        operation.AcceptedSocket = new System.Net.Sockets.Socket(new SafeSocketHandle(fd, ownsHandle: true));
+        return true;
+    }
+
+    // Calling connect again answers the question of a non-blocking connect: EALREADY while in progress, EISCONN once
+    // connected, the failure otherwise.
+    private static bool TryConnect(Operation operation, SafeSocketHandle socket)
+    {
+        if (Interop.Socket.Connect(socket, operation.AddressBuffer, (uint)operation.AddressLength) == 0)
+        {
+            return true;
+        }
+
+        Errno errno = LastErrno();
+        switch ((int)errno)
+        {
+            case (int)Errno.EINPROGRESS or 114: // EALREADY
+                return false;
+            case 106: // EISCONN
+                return true;
+            default:
+                operation.Error = ToSocketError(errno);
+                return true;
+        }
+    }
+
+    private bool TryReceivePooled(Operation operation, SafeSocketHandle socket)
+    {
+        if (!Buffers.TryRent(out PooledBuffer buffer))
+        {
+            port.ParkForBuffer(operation);
+            return false;
+        }
+
+        nint received = Interop.Socket.Receive(socket, buffer.Address, (nuint)buffer.Length, operation.MessageFlags | MSG_DONTWAIT);
+        Errno errno = received < 0 ? LastErrno() : 0;
+        if (received > 0)
+        {
+            operation.PooledBuffer = buffer;
+            operation.Transferred = (int)received;
+            return true;
+        }
+
+        buffer.Pool.Return(buffer); // End of stream or no data: an idle connection holds no buffer.
+        if (errno == Errno.EAGAIN)
+        {
+            return false;
+        }
+
+        operation.Error = ToSocketError(errno);
+        return true;
+    }
+
+    private static bool TrySend(Operation operation, SafeSocketHandle socket)
+    {
+        // A stream send completes only when every byte is in the kernel (or on an error), as Winsock's does.
+        while (true)
+        {
+            nint sent = Interop.Socket.Send(socket, operation.Buffer, (nuint)operation.Length, operation.MessageFlags | MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (sent < 0)
+            {
+                Errno errno = LastErrno();
+                if (errno == Errno.EAGAIN)
+                {
+                    return false;
+                }
+
+                operation.Error = ToSocketError(errno);
+                return true;
+            }
+
+            operation.Transferred += (int)sent;
+            operation.Buffer += sent;
+            operation.Length -= (int)sent;
+            if (operation.Length == 0)
+            {
+                return true;
+            }
+        }
+    }
+
+    private static bool TrySendMessage(Operation operation, SafeSocketHandle socket)
+    {
+        while (true)
+        {
+            nint sent = SendMessage(socket, operation.Message, operation.MessageFlags | MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (sent < 0)
+            {
+                Errno errno = LastErrno();
+                if (errno == Errno.EAGAIN)
+                {
+                    return false;
+                }
+
+                operation.Error = ToSocketError(errno);
+                return true;
+            }
+
+            operation.Transferred += (int)sent;
+            if (!AdvanceIoVecs(operation.Message, sent))
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Drops <paramref name="sent"/> bytes from the front of the message's iovecs; false when none are left.</summary>
+    private static bool AdvanceIoVecs(MessageHeader* message, nint sent)
+    {
+        while (message->IoVecCount > 0)
+        {
+            IoVec* first = message->IoVecs;
+            if ((nuint)sent < first->Length)
+            {
+                first->Base += sent;
+                first->Length -= (nuint)sent;
+                return true;
+            }
+
+            sent -= (nint)first->Length;
+            message->IoVecs++;
+            message->IoVecCount--;
+        }
+
+        return false;
+    }
+}

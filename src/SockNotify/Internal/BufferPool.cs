@@ -1,0 +1,100 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+
+namespace SockNotify.Internal;
+
+/// <summary>
+/// The port's receive buffers: one page-aligned native slab cut into equal buffers, so that a connection waiting for
+/// data holds no buffer and the kernel (io_uring's provided buffer ring) or the epoll backend picks one only when data
+/// arrives. Pages are touched only when a buffer is first used. The free stack serves the epoll backend; the io_uring
+/// backend keeps its free buffers in the kernel's ring instead.
+/// </summary>
+internal sealed unsafe class BufferPool : IDisposable
+{
+    private readonly byte* _slab;
+    private readonly PooledBuffer[] _buffers;
+    private readonly Lock _gate = new();
+    private readonly int[] _free;
+    private int _freeCount;
+
+    public BufferPool(int bufferSize, int count)
+    {
+        BufferSize = bufferSize;
+        // SAFETY: freed once, by Dispose, after the backend stopped using every buffer.
+        _slab = (byte*)NativeMemory.AlignedAlloc((nuint)bufferSize * (nuint)count, (nuint)Environment.SystemPageSize);
+        _buffers = new PooledBuffer[count];
+        _free = new int[count];
+        for (int id = 0; id < count; id++)
+        {
+            _buffers[id] = new PooledBuffer(this, (ushort)id, _slab + ((nint)id * bufferSize), bufferSize);
+            _free[id] = count - 1 - id;
+        }
+
+        _freeCount = count;
+    }
+
+    public int BufferSize { get; }
+
+    public int Count => _buffers.Length;
+
+    public PooledBuffer this[int id] => _buffers[id];
+
+    public bool TryRent(out PooledBuffer buffer)
+    {
+        lock (_gate)
+        {
+            if (_freeCount == 0)
+            {
+                buffer = null!;
+                return false;
+            }
+
+            buffer = _buffers[_free[--_freeCount]];
+            return true;
+        }
+    }
+
+    public void Return(PooledBuffer buffer)
+    {
+        lock (_gate)
+        {
+            _free[_freeCount++] = buffer.Id;
+        }
+    }
+
+    public bool HasFree => Volatile.Read(ref _freeCount) > 0;
+
+    public void Dispose() => NativeMemory.AlignedFree(_slab);
+}
+
+/// <summary>One buffer of a <see cref="BufferPool"/>; its <see cref="Memory{T}"/> needs no allocation and no pin.</summary>
+internal sealed unsafe class PooledBuffer(BufferPool pool, ushort id, byte* address, int length) : MemoryManager<byte>
+{
+    private int _lent;
+
+    public BufferPool Pool { get; } = pool;
+
+    public ushort Id { get; } = id;
+
+    public byte* Address { get; } = address;
+
+    public int Length { get; } = length;
+
+    /// <summary>Marks the buffer as handed to the user; false if it already was (a double return is refused).</summary>
+    public bool TryLend() => Interlocked.Exchange(ref _lent, 1) == 0;
+
+    public bool TryTakeBack() => Interlocked.Exchange(ref _lent, 0) == 1;
+
+    public override Span<byte> GetSpan() => new(Address, Length);
+
+    // Native memory never moves: pinning is a no-op.
+    public override MemoryHandle Pin(int elementIndex = 0) => new(Address + elementIndex);
+
+    public override void Unpin()
+    {
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+    }
+}

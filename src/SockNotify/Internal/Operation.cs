@@ -1,0 +1,204 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using static SockNotify.Interop.Socket;
+
+namespace SockNotify.Internal;
+
+internal enum OperationKind : byte
+{
+    Accept,
+    Connect,
+    Receive,
+    ReceivePooled,
+    ReceiveMessage,
+    Send,
+    SendMessage,
+}
+
+/// <summary>
+/// One started overlapped operation: the .NET shape of the seed's OVERLAPPEDPLUS. It carries the opcode, the pinned
+/// buffers, the native structures the kernel reads and writes (msghdr, iovecs, socket address) and the user's context,
+/// and it is recycled through <see cref="OperationTable"/> (the seed's lookaside list), so that starting an operation
+/// allocates nothing once the table has warmed up.
+/// <para>
+/// Lifetime: rented, filled, added to its association's list and handed to the backend; it leaves the list exactly
+/// once, when its completion is built (success, error or OperationAborted), and is then reset and returned. Its token
+/// changes on every rent, so a late kernel report for an earlier use finds nothing.
+/// </para>
+/// </summary>
+internal sealed unsafe class Operation
+{
+    private const int MessageOffset = 0;
+    private const int InlineIoVecOffset = 64;
+    private const int InlineIoVecCount = 4;
+    private const int AddressOffset = 128;
+    private const int NativeSize = AddressOffset + SockaddrStorageSize;
+
+    private readonly byte* _native;
+    private MemoryHandle[] _pins = new MemoryHandle[1];
+    private int _pinCount;
+    private IoVec* _heapIoVecs;
+    private int _heapIoVecCapacity;
+
+    public Operation(int slot)
+    {
+        Slot = slot;
+        // SAFETY: freed once, by OperationTable.Dispose, after the backend has stopped using every operation.
+        _native = (byte*)NativeMemory.AllocZeroed(NativeSize);
+    }
+
+    public int Slot { get; }
+
+    public uint Generation { get; set; }
+
+    /// <summary>The kernel's user data for this use: generation in the high half, slot in the low half.</summary>
+    public ulong Token => ((ulong)(Generation & TokenGenerationMask) << 32) | (uint)Slot;
+
+    /// <summary>Tokens leave the top bit clear, for the backends' own user data.</summary>
+    public const uint TokenGenerationMask = 0x7FFF_FFFF;
+
+    public OperationKind Kind { get; set; }
+
+    public Association Owner { get; set; } = null!;
+
+    public object? Context { get; set; }
+
+    /// <summary>The flags for the system call (MSG_*).</summary>
+    public int MessageFlags { get; set; }
+
+    /// <summary>Receive, Send: the pinned buffer still to transfer (a send advances it as bytes go).</summary>
+    public byte* Buffer { get; set; }
+
+    public int Length { get; set; }
+
+    public int Transferred { get; set; }
+
+    /// <summary>ReceiveMessage: where the sender's address goes (may be null for a vectored receive).</summary>
+    public SocketAddress? ReceivedAddress { get; set; }
+
+    /// <summary>Connect, SendMessage: the length of the address in <see cref="AddressBuffer"/>; 0 for none.</summary>
+    public int AddressLength { get; set; }
+
+    public PooledBuffer? PooledBuffer { get; set; }
+
+    public Socket? AcceptedSocket { get; set; }
+
+    public SocketError Error { get; set; }
+
+    /// <summary>A pooled receive waiting for a free buffer (it is not in the kernel).</summary>
+    public bool WaitingForBuffer { get; set; }
+
+    public bool CancelRequested { get; set; }
+
+    public Operation? Previous { get; set; }
+
+    public Operation? Next { get; set; }
+
+    public bool IsSendSide => Kind is OperationKind.Connect or OperationKind.Send or OperationKind.SendMessage;
+
+    public MessageHeader* Message => (MessageHeader*)(_native + MessageOffset);
+
+    public byte* AddressBuffer => _native + AddressOffset;
+
+    /// <summary>Pins <paramref name="memory"/> until <see cref="Reset"/> and returns its address.</summary>
+    public byte* Pin(ReadOnlyMemory<byte> memory)
+    {
+        if (_pinCount == _pins.Length)
+        {
+            Array.Resize(ref _pins, _pins.Length * 2);
+        }
+
+        MemoryHandle pin = memory.Pin();
+        _pins[_pinCount++] = pin;
+        return (byte*)pin.Pointer;
+    }
+
+    /// <summary>Pins the one buffer of a Receive or Send.</summary>
+    public void SetBuffer(ReadOnlyMemory<byte> memory)
+    {
+        Buffer = Pin(memory);
+        Length = memory.Length;
+    }
+
+    /// <summary>Pins every buffer and points the message header's iovecs at them.</summary>
+    public void SetIoVecs(ReadOnlySpan<ReadOnlyMemory<byte>> buffers)
+    {
+        IoVec* vectors = (IoVec*)(_native + InlineIoVecOffset);
+        if (buffers.Length > InlineIoVecCount)
+        {
+            if (buffers.Length > _heapIoVecCapacity)
+            {
+                NativeMemory.Free(_heapIoVecs);
+                _heapIoVecs = (IoVec*)NativeMemory.Alloc((nuint)buffers.Length, (nuint)sizeof(IoVec));
+                _heapIoVecCapacity = buffers.Length;
+            }
+
+            vectors = _heapIoVecs;
+        }
+
+        for (int i = 0; i < buffers.Length; i++)
+        {
+            vectors[i].Base = Pin(buffers[i]);
+            vectors[i].Length = (nuint)buffers[i].Length;
+        }
+
+        Message->IoVecs = vectors;
+        Message->IoVecCount = (nuint)buffers.Length;
+    }
+
+    /// <summary>Points the message header at the operation's address buffer (<paramref name="length"/> bytes, or none).</summary>
+    public void SetMessageAddress(int length)
+    {
+        Message->Name = length == 0 ? null : AddressBuffer;
+        Message->NameLength = (uint)length;
+    }
+
+    /// <summary>The completion entry for this operation's outcome.</summary>
+    public CompletionEntry ToEntry()
+    {
+        if (ReceivedAddress is { } address && Error == SocketError.Success)
+        {
+            int length = Math.Min((int)Message->NameLength, address.Buffer.Length);
+            new ReadOnlySpan<byte>(AddressBuffer, length).CopyTo(address.Buffer.Span);
+            address.Size = length;
+        }
+
+        object? result = Kind == OperationKind.Accept ? AcceptedSocket : PooledBuffer;
+        return new CompletionEntry(Owner.CompletionKey, (uint)Transferred, Context, Error, result);
+    }
+
+    /// <summary>Releases the pins and drops every reference, so a recycled operation keeps nothing alive.</summary>
+    public void Reset()
+    {
+        for (int i = 0; i < _pinCount; i++)
+        {
+            _pins[i].Dispose();
+            _pins[i] = default;
+        }
+
+        _pinCount = 0;
+        Owner = null!;
+        Context = null;
+        Buffer = null;
+        Length = 0;
+        Transferred = 0;
+        ReceivedAddress = null;
+        AddressLength = 0;
+        PooledBuffer = null;
+        AcceptedSocket = null;
+        Error = SocketError.Success;
+        WaitingForBuffer = false;
+        CancelRequested = false;
+        MessageFlags = 0;
+        *Message = default;
+    }
+
+    /// <summary>Frees the native memory. Only when no kernel call can still use it.</summary>
+    public void FreeNative()
+    {
+        NativeMemory.Free(_heapIoVecs);
+        NativeMemory.Free(_native);
+    }
+}
