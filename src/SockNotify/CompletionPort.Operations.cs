@@ -14,14 +14,11 @@ namespace SockNotify;
 // WSASend and friends, CancelIoEx), sharing the port's threads and queue with socket notifications and posts.
 public sealed partial class CompletionPort
 {
-    /// <summary>How often closed sockets' operations are looked for, and batched submissions nobody flushed are sent.</summary>
-    private static readonly TimeSpan SweepPeriod = TimeSpan.FromMilliseconds(50);
-
     /// <summary>Pooled receives waiting for a buffer, each with the token of the use it was parked for.</summary>
     private readonly ConcurrentQueue<(Operation Operation, ulong Token)> _parked = new();
     private readonly List<Association> _closedScratch = [];
     private readonly Lock _sweepGate = new();
-    private Timer? _sweepTimer;
+    private bool _swept;
 
     /// <summary>
     /// Associates a socket with this port under <paramref name="completionKey"/> (Win32's <c>CreateIoCompletionPort</c>
@@ -82,7 +79,7 @@ public sealed partial class CompletionPort
                     }
                 }
 
-                EnsureSweepTimer();
+                JoinSweeper();
                 return;
             }
         }
@@ -142,15 +139,12 @@ public sealed partial class CompletionPort
             remoteEndPoint = new IPEndPoint(v4.Address.MapToIPv6(), v4.Port); // A dual-mode socket speaks IPv6 addresses.
         }
 
-        SocketAddress address;
-        try
+        if (remoteEndPoint is DnsEndPoint)
         {
-            address = remoteEndPoint.Serialize();
+            throw new ArgumentException("A DnsEndPoint has no address; resolve it to an IPEndPoint first.", nameof(remoteEndPoint));
         }
-        catch (NotSupportedException e)
-        {
-            throw new ArgumentException("The endpoint has no address form; resolve it to an IPEndPoint first.", nameof(remoteEndPoint), e);
-        }
+
+        SocketAddress address = remoteEndPoint.Serialize();
 
         Enter();
         try
@@ -226,6 +220,7 @@ public sealed partial class CompletionPort
                 return error;
             }
 
+            _ = _operations.Buffers; // The pool (and io_uring's buffer ring) is filled on first use.
             return Launch(operation);
         }
         finally
@@ -627,27 +622,41 @@ public sealed partial class CompletionPort
         _registrations.Free(association);
     }
 
-    private void EnsureSweepTimer()
+    private void JoinSweeper()
     {
-        if (Volatile.Read(ref _sweepTimer) is not null)
+        if (Volatile.Read(ref _swept))
         {
             return;
         }
 
         lock (_sweepGate)
         {
-            if (_sweepTimer is null && !_disposed)
+            if (!_swept && !_disposed)
             {
-                _sweepTimer = new Timer(static state => ((CompletionPort)state!).Sweep(), this, SweepPeriod, SweepPeriod);
+                PortSweeper.Add(this);
+                Volatile.Write(ref _swept, true);
+            }
+        }
+    }
+
+    /// <summary>Leaves the sweeper (port disposal).</summary>
+    private void LeaveSweeper()
+    {
+        lock (_sweepGate)
+        {
+            if (_swept)
+            {
+                PortSweeper.Remove(this);
             }
         }
     }
 
     /// <summary>
-    /// Runs every <see cref="SweepPeriod"/>: .NET gives no notice when a socket is disposed, so sockets with operations
-    /// are checked for it here; and a batch started by a thread that then stopped dequeuing is submitted.
+    /// Runs every <see cref="PortSweeper.Period"/> once the port has associations: .NET gives no notice when a socket is
+    /// disposed, so associations are checked for it here, and a batch started by a thread that then stopped dequeuing is
+    /// submitted.
     /// </summary>
-    private void Sweep()
+    internal void Sweep()
     {
         if (!TryEnter())
         {

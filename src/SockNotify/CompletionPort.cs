@@ -262,7 +262,7 @@ public sealed partial class CompletionPort : IDisposable
         }
 
         _disposed = true;
-        _sweepTimer?.Dispose();
+        LeaveSweeper();
         _registrations.Clear();
         // One wake reaches one waiter; each waiter that sees the port closed passes the wake on (see Dequeue).
         _backend.Wake();

@@ -169,6 +169,9 @@ internal sealed unsafe class Operation
         return new CompletionEntry(Owner.CompletionKey, (uint)Transferred, Context, Error, result);
     }
 
+    /// <summary>Wraps a descriptor that accept4 returned with SOCK_NONBLOCK as the caller's new socket.</summary>
+    public static Socket NewAcceptedSocket(int fd) => new(new SafeSocketHandle(fd, ownsHandle: true)) { Blocking = false };
+
     /// <summary>Releases the pins and drops every reference, so a recycled operation keeps nothing alive.</summary>
     public void Reset()
     {

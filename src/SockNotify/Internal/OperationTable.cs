@@ -84,6 +84,7 @@ internal sealed class OperationTable : IDisposable
 
             _count = 0;
             _freeCount = 0;
+            _rented = 0;
         }
     }
 }

@@ -76,13 +76,13 @@ public class ReceiveSendTests
         using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = Ports.AssociatedPair(port, "key");
         pair.Server.SendBufferSize = 16 * 1024;
-        byte[] data = new byte[8 * 1024 * 1024];
+        byte[] data = new byte[2 * 1024 * 1024];
         Random.Shared.NextBytes(data);
 
         Completions.AssertStarted(port.Send(pair.Server, data, SocketFlags.None, "send"));
         Completions.None(port, 50); // Far more than the socket buffers hold: it cannot have completed yet.
         // Read on another thread: the epoll backend makes progress only while a thread dequeues.
-        Task<byte[]> reader = Task.Run(() => ReadExactly(pair.Client, data.Length));
+        Task<byte[]> reader = ReadOnOwnThread(pair.Client, data.Length);
 
         CompletionEntry entry = Completions.Next(port);
         byte[] received = await reader;
@@ -106,7 +106,7 @@ public class ReceiveSendTests
             Completions.AssertStarted(port.Send(pair.Server, data.AsMemory(i * size, size), SocketFlags.None, i));
         }
 
-        Task<byte[]> reader = Task.Run(() => ReadExactly(pair.Client, data.Length));
+        Task<byte[]> reader = ReadOnOwnThread(pair.Client, data.Length);
         List<CompletionEntry> entries = Completions.Take(port, parts);
         byte[] received = await reader;
 
@@ -171,6 +171,10 @@ public class ReceiveSendTests
 
         Assert.Equal(peeked, read);
     }
+
+    /// <summary>Reads on a thread of its own: blocked pool threads of parallel tests cannot delay it.</summary>
+    internal static Task<byte[]> ReadOnOwnThread(Socket socket, int length) =>
+        Task.Factory.StartNew(() => ReadExactly(socket, length), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     internal static byte[] ReadExactly(Socket socket, int length)
     {

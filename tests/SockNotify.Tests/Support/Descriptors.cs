@@ -20,7 +20,11 @@ internal sealed class Descriptors
         {
             try
             {
-                targets[Path.GetFileName(path)] = new FileInfo(path).LinkTarget ?? "?";
+                string target = new FileInfo(path).LinkTarget ?? "?";
+                if (!target.EndsWith(".dll", StringComparison.Ordinal))
+                {
+                    targets[Path.GetFileName(path)] = target; // The runtime maps assemblies as it loads them: not a leak.
+                }
             }
             catch (IOException)
             {

@@ -155,7 +155,7 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
             return Finished(operation, -1);
         }
 
-        operation.AcceptedSocket = new System.Net.Sockets.Socket(new SafeSocketHandle(fd, ownsHandle: true));
+        operation.AcceptedSocket = Operation.NewAcceptedSocket(fd);
         return true;
     }
 

@@ -618,7 +618,7 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
             {
                 try
                 {
-                    operation.AcceptedSocket = new System.Net.Sockets.Socket(new SafeSocketHandle(result, ownsHandle: true));
+                    operation.AcceptedSocket = Operation.NewAcceptedSocket(result);
                 }
                 catch (SocketException e)
                 {

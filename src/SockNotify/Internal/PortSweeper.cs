@@ -1,0 +1,53 @@
+namespace SockNotify.Internal;
+
+/// <summary>
+/// One background thread for the whole process that runs every live port's sweep periodically (see
+/// <see cref="CompletionPort"/>'s Sweep). A thread of its own, not a timer, so that a starved thread pool cannot delay
+/// the completions of disposed sockets' operations. Ports join on their first association and leave on disposal.
+/// </summary>
+internal static class PortSweeper
+{
+    public static readonly TimeSpan Period = TimeSpan.FromMilliseconds(50);
+
+    private static readonly Lock s_gate = new();
+    private static readonly List<CompletionPort> s_ports = [];
+    private static CompletionPort[] s_snapshot = [];
+    private static Thread? s_thread;
+
+    public static void Add(CompletionPort port)
+    {
+        lock (s_gate)
+        {
+            s_ports.Add(port);
+            s_snapshot = [.. s_ports];
+            if (s_thread is null)
+            {
+                s_thread = new Thread(Run) { IsBackground = true, Name = "SockNotify sweeper" };
+                s_thread.Start();
+            }
+        }
+    }
+
+    public static void Remove(CompletionPort port)
+    {
+        lock (s_gate)
+        {
+            if (s_ports.Remove(port))
+            {
+                s_snapshot = [.. s_ports];
+            }
+        }
+    }
+
+    private static void Run()
+    {
+        while (true)
+        {
+            Thread.Sleep(Period);
+            foreach (CompletionPort port in Volatile.Read(ref s_snapshot))
+            {
+                port.Sweep();
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using System.Net.Sockets;
+using SockNotify.Tests.Support;
+
+namespace SockNotify.Tests.Operations;
+
+public class PooledReceiveTests
+{
+    [Theory, BothBackends]
+    public void A_pooled_receive_delivers_the_bytes_in_a_pool_buffer(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(port, "key");
+        Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, "pooled"));
+        pair.Client.Send("pooled bytes"u8);
+
+        CompletionEntry entry = Completions.Next(port);
+
+        Assert.Equal("pooled", entry.Context);
+        Assert.Equal("pooled bytes"u8.ToArray(), entry.PooledData.ToArray());
+        port.ReturnBuffer(entry);
+        InvalidOperationException twice = Assert.Throws<InvalidOperationException>(() => port.ReturnBuffer(entry));
+        Assert.Contains("already", twice.Message);
+    }
+
+    [Theory, BothBackends]
+    public void A_pooled_receive_at_end_of_stream_holds_no_buffer(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(port, "key");
+        Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, null));
+        pair.Client.Shutdown(SocketShutdown.Send);
+
+        CompletionEntry entry = Completions.Next(port);
+
+        Assert.Equal(0u, entry.BytesTransferred);
+        Assert.True(entry.PooledData.IsEmpty);
+        Assert.Throws<ArgumentException>(() => port.ReturnBuffer(entry));
+    }
+
+    [Theory, BothBackends]
+    public void Receives_wait_for_a_buffer_while_every_buffer_is_lent(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend, pooledBufferCount: 2, pooledBufferSize: 64);
+        TcpPair[] pairs = [.. Enumerable.Range(0, 4).Select(i => Ports.AssociatedPair(port, i))];
+        try
+        {
+            foreach (TcpPair pair in pairs)
+            {
+                Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, null));
+                pair.Client.Send([(byte)pairs.AsSpan().IndexOf(pair)]);
+            }
+
+            List<CompletionEntry> lent = Completions.Take(port, 2);
+            Completions.None(port, 100); // Two buffers, both lent: the other two receives wait.
+            lent.ForEach(e => port.ReturnBuffer(e));
+            List<CompletionEntry> rest = Completions.Take(port, 2);
+
+            List<CompletionEntry> all = [.. lent, .. rest];
+            Assert.All(all, e => Assert.Equal(SocketError.Success, e.SocketError));
+            Assert.Equal([0, 1, 2, 3], all.Select(e => (int)e.CompletionKey!).Order());
+            Assert.All(rest, e => Assert.Equal((byte)(int)e.CompletionKey!, e.PooledData.Span[0]));
+            rest.ForEach(e => port.ReturnBuffer(e));
+        }
+        finally
+        {
+            foreach (TcpPair pair in pairs)
+            {
+                pair.Dispose();
+            }
+        }
+    }
+
+    [Theory, BothBackends]
+    public void A_receive_waiting_for_a_buffer_can_be_cancelled(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend, pooledBufferCount: 1, pooledBufferSize: 64);
+        using TcpPair first = Ports.AssociatedPair(port, "first");
+        using TcpPair second = Ports.AssociatedPair(port, "second");
+        Completions.AssertStarted(port.ReceivePooled(first.Server, SocketFlags.None, null));
+        first.Client.Send([1]);
+        CompletionEntry lent = Completions.Next(port);
+        Completions.AssertStarted(port.ReceivePooled(second.Server, SocketFlags.None, "waiting"));
+        second.Client.Send([2]);
+        Completions.None(port, 100);
+
+        Assert.True(port.CancelIo(second.Server));
+        CompletionEntry cancelled = Completions.Next(port);
+        port.ReturnBuffer(lent);
+
+        Assert.Equal("waiting", cancelled.Context);
+        Assert.Equal(SocketError.OperationAborted, cancelled.SocketError);
+        Completions.None(port, 100);
+        Assert.Equal(0, port.OperationsInUse);
+    }
+
+    [Fact]
+    public void Pool_settings_are_checked()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CompletionPort(new CompletionPortOptions { PooledBufferCount = 3 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CompletionPort(new CompletionPortOptions { PooledBufferCount = 65536 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CompletionPort(new CompletionPortOptions { PooledBufferSize = 0 }));
+    }
+}
