@@ -253,8 +253,9 @@ public sealed partial class CompletionPort
 
     /// <summary>
     /// Starts sending <paramref name="buffer"/> (Winsock's <c>WSASend</c>). On a stream socket it completes once every
-    /// byte is in the kernel's send buffer, or with an error (<see cref="CompletionEntry.BytesTransferred"/> then counts
-    /// what was sent before it). The buffer stays pinned until the completion is dequeued.
+    /// byte is in the kernel's send buffer, or with an error. If the connection fails after part of it went, it
+    /// completes with Success and a smaller <see cref="CompletionEntry.BytesTransferred"/>, and the next operation
+    /// meets the error. The buffer stays pinned until the completion is dequeued.
     /// </summary>
     /// <param name="socket">A socket associated with this port.</param>
     /// <param name="buffer">The bytes to send.</param>

@@ -216,14 +216,7 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
             nint sent = Interop.Socket.Send(socket, operation.Buffer, (nuint)operation.Length, operation.MessageFlags | MSG_DONTWAIT | MSG_NOSIGNAL);
             if (sent < 0)
             {
-                Errno errno = LastErrno();
-                if (errno == Errno.EAGAIN)
-                {
-                    return false;
-                }
-
-                operation.Error = ToSocketError(errno);
-                return true;
+                return SendFailed(operation);
             }
 
             operation.Transferred += (int)sent;
@@ -243,14 +236,7 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
             nint sent = SendMessage(socket, operation.Message, operation.MessageFlags | MSG_DONTWAIT | MSG_NOSIGNAL);
             if (sent < 0)
             {
-                Errno errno = LastErrno();
-                if (errno == Errno.EAGAIN)
-                {
-                    return false;
-                }
-
-                operation.Error = ToSocketError(errno);
-                return true;
+                return SendFailed(operation);
             }
 
             operation.Transferred += (int)sent;
@@ -259,6 +245,26 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
                 return true;
             }
         }
+    }
+
+    /// <summary>
+    /// A send call failed: false on WouldBlock. An error after some bytes went completes with Success and their count,
+    /// as io_uring reports it (the next operation meets the error), so both backends agree.
+    /// </summary>
+    private static bool SendFailed(Operation operation)
+    {
+        Errno errno = LastErrno();
+        if (errno == Errno.EAGAIN)
+        {
+            return false;
+        }
+
+        if (operation.Transferred == 0)
+        {
+            operation.Error = ToSocketError(errno);
+        }
+
+        return true;
     }
 
     /// <summary>Drops <paramref name="sent"/> bytes from the front of the message's iovecs; false when none are left.</summary>
