@@ -385,6 +385,17 @@ public sealed partial class CompletionPort
     /// <summary>The operation a kernel completion names, or null if that use is over.</summary>
     internal Operation? FindOperation(ulong token) => _operationTable.Find(token);
 
+    /// <summary>An operation for a backend's own use (io_uring's multishot accept).</summary>
+    internal Operation RentInternalOperation(OperationKind kind, Association owner)
+    {
+        Operation operation = _operationTable.RentInternal();
+        operation.Kind = kind;
+        operation.Owner = owner;
+        return operation;
+    }
+
+    internal void ReturnInternalOperation(Operation operation) => _operationTable.Return(operation);
+
     /// <summary>
     /// Ends an operation: takes it off its association's list, builds its completion and recycles it. The caller holds
     /// the association's lock; this is the only way an operation ends, so it completes exactly once.

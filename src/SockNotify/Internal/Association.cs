@@ -13,6 +13,12 @@ internal sealed class Association(CompletionPort port, SafeSocketHandle handle, 
     public OperationList ReceiveSide;
     public OperationList SendSide;
 
+    /// <summary>io_uring: the listener's multishot accept while it is armed.</summary>
+    public Operation? MultishotAccept;
+
+    /// <summary>io_uring: connections the multishot accept took while no Accept operation waited.</summary>
+    public Queue<int>? AcceptBacklog;
+
     public bool HasOperations => !ReceiveSide.IsEmpty || !SendSide.IsEmpty;
 
     public ref OperationList SideOf(Operation operation) =>

@@ -9,6 +9,9 @@ namespace SockNotify.Internal;
 internal enum OperationKind : byte
 {
     Accept,
+
+    /// <summary>io_uring's one multishot accept per listener, which serves the user's Accept operations.</summary>
+    AcceptMultishot,
     Connect,
     Receive,
     ReceivePooled,
@@ -95,6 +98,9 @@ internal sealed unsafe class Operation
     public Operation? Previous { get; set; }
 
     public Operation? Next { get; set; }
+
+    /// <summary>A backend's own operation, never seen by the user (not counted as in use).</summary>
+    public bool IsInternal { get; set; }
 
     public bool IsSendSide => Kind is OperationKind.Connect or OperationKind.Send or OperationKind.SendMessage;
 
@@ -194,6 +200,7 @@ internal sealed unsafe class Operation
         Error = SocketError.Success;
         WaitingForBuffer = false;
         CancelRequested = false;
+        IsInternal = false;
         MessageFlags = 0;
         *Message = default;
     }

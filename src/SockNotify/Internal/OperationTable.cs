@@ -14,7 +14,7 @@ internal sealed class OperationTable : IDisposable
     private int _count;
     private int _rented;
 
-    /// <summary>Operations started and not yet completed (for leak tests and disposal).</summary>
+    /// <summary>User operations started and not yet completed (leak tests).</summary>
     public int InUse => Volatile.Read(ref _rented);
 
     public Operation Rent()
@@ -48,13 +48,30 @@ internal sealed class OperationTable : IDisposable
 
     public void Return(Operation operation)
     {
+        bool counted = !operation.IsInternal;
         operation.Reset();
         lock (_gate)
         {
             operation.Generation++; // A late report for this use must not find the object while it is free.
             _free[_freeCount++] = operation;
+            if (counted)
+            {
+                _rented--;
+            }
+        }
+    }
+
+    /// <summary>Rents an operation for a backend's own use: findable by token, not counted in <see cref="InUse"/>.</summary>
+    public Operation RentInternal()
+    {
+        Operation operation = Rent();
+        operation.IsInternal = true;
+        lock (_gate)
+        {
             _rented--;
         }
+
+        return operation;
     }
 
     /// <summary>The operation a kernel completion's user data names, or null if that use is over.</summary>

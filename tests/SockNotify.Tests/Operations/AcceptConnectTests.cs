@@ -49,6 +49,56 @@ public class AcceptConnectTests
     }
 
     [Theory, BothBackends]
+    public void Connections_that_arrive_between_accepts_wait_for_later_accepts(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using Socket listener = Loopback.Listener();
+        port.Associate(listener, "listener");
+        Completions.AssertStarted(port.Accept(listener, "first"));
+        Socket[] clients = [.. Enumerable.Range(0, 5).Select(_ => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))];
+        List<CompletionEntry> entries = [];
+        try
+        {
+            Array.ForEach(clients, c => c.Connect(listener.LocalEndPoint!));
+            entries.Add(Completions.Next(port));
+            Completions.None(port, 50);
+            for (int i = 0; i < 4; i++)
+            {
+                Completions.AssertStarted(port.Accept(listener, "later"));
+            }
+
+            entries.AddRange(Completions.Take(port, 4));
+
+            Assert.All(entries, e => Assert.NotNull(e.AcceptSocket));
+            Assert.Equal(
+                clients.Select(c => c.LocalEndPoint!.ToString()).Order(),
+                entries.Select(e => e.AcceptSocket!.RemoteEndPoint!.ToString()).Order());
+        }
+        finally
+        {
+            entries.ForEach(e => e.AcceptSocket?.Dispose());
+            Array.ForEach(clients, c => c.Dispose());
+        }
+    }
+
+    [Theory, BothBackends]
+    public void Disposing_a_listener_aborts_its_pending_accepts(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        Socket listener = Loopback.Listener();
+        port.Associate(listener, "listener");
+        Completions.AssertStarted(port.Accept(listener, 1));
+        Completions.AssertStarted(port.Accept(listener, 2));
+
+        listener.Dispose();
+        List<CompletionEntry> entries = Completions.Take(port, 2);
+
+        Assert.All(entries, e => Assert.Equal(SocketError.OperationAborted, e.SocketError));
+        Assert.True(SpinWait.SpinUntil(() => port.RegistrationCount == 0, 1000));
+        Assert.Equal(0, port.OperationsInUse);
+    }
+
+    [Theory, BothBackends]
     public void An_accepted_socket_can_be_associated_and_echo(CompletionPortBackend backend)
     {
         using CompletionPort port = Ports.Create(backend);

@@ -25,6 +25,8 @@ namespace SockNotify.Backends.IoUring;
 /// outside it. The ring never drops completions (IORING_FEAT_NODROP); when the kernel had to hold some back, the
 /// next reap asks for them.</item>
 /// <item>Pooled receives select a buffer from a provided buffer ring when data arrives.</item>
+/// <item>Accept operations are served by one multishot accept per listener, armed while any Accept waits; a
+/// connection that arrives with none waiting is held (up to <see cref="MaxAcceptBacklog"/>) for the next one.</item>
 /// </list>
 /// </summary>
 internal sealed unsafe class IoUringOperations : IOperationBackend
@@ -33,6 +35,9 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
     private const ulong EpollPollData = InternalData | 1;
     private const ulong CancelData = InternalData | 2;
     private const ushort PooledBufferGroup = 0;
+
+    /// <summary>Connections a listener's multishot accept may hold for Accept operations not yet started.</summary>
+    private const int MaxAcceptBacklog = 64;
 
     private readonly CompletionPort _port;
     private readonly EpollBackend _epoll;
@@ -263,11 +268,24 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
 
     public void Dissociate(Association association)
     {
+        lock (association)
+        {
+            if (association.MultishotAccept is { } multishot)
+            {
+                RequestCancel(multishot);
+            }
+
+            CloseBacklog(association);
+        }
+
         Flush(); // Entries written for it must reach the kernel while its slot still names its socket.
         UpdateFixedFile(association.Slot, -1);
     }
 
-    public SocketError Start(Operation operation, ref CompletionSink sink)
+    public SocketError Start(Operation operation, ref CompletionSink sink) =>
+        operation.Kind == OperationKind.Accept ? StartAccept(operation, ref sink) : Submit(operation);
+
+    private SocketError Submit(Operation operation)
     {
         lock (_submitGate)
         {
@@ -287,7 +305,7 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
 
     public void Resume(Operation operation, ref CompletionSink sink)
     {
-        if (Start(operation, ref sink) != SocketError.IOPending)
+        if (Submit(operation) != SocketError.IOPending)
         {
             operation.Error = SocketError.NoBufferSpaceAvailable;
             sink.Add(_port.Finish(operation));
@@ -295,6 +313,18 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
     }
 
     public void Cancel(Operation operation, ref CompletionSink sink)
+    {
+        if (operation.Kind == OperationKind.Accept)
+        {
+            operation.Error = SocketError.OperationAborted; // It waits for the multishot accept, not in the kernel.
+            sink.Add(_port.Finish(operation));
+            return;
+        }
+
+        RequestCancel(operation);
+    }
+
+    private void RequestCancel(Operation operation)
     {
         lock (_submitGate)
         {
@@ -515,8 +545,9 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
         entry->UserData = operation.Token;
         switch (operation.Kind)
         {
-            case OperationKind.Accept:
+            case OperationKind.AcceptMultishot:
                 entry->Opcode = IORING_OP_ACCEPT;
+                entry->IoPriority = IORING_ACCEPT_MULTISHOT;
                 entry->OpFlags = Interop.Socket.SOCK_NONBLOCK | Interop.Socket.SOCK_CLOEXEC;
                 break;
             case OperationKind.Connect:
@@ -578,9 +609,6 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
             return;
         }
 
-        PooledBuffer? selected = (completion.Flags & IORING_CQE_F_BUFFER) != 0
-            ? TakeSelectedBuffer((int)(completion.Flags >> IORING_CQE_BUFFER_SHIFT))
-            : null;
         Operation? operation = _port.FindOperation(completion.UserData);
         if (operation is null)
         {
@@ -588,6 +616,15 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
             return;
         }
 
+        if (operation.Kind == OperationKind.AcceptMultishot)
+        {
+            CompleteMultishotAccept(operation, completion, ref sink);
+            return;
+        }
+
+        PooledBuffer? selected = (completion.Flags & IORING_CQE_F_BUFFER) != 0
+            ? TakeSelectedBuffer((int)(completion.Flags >> IORING_CQE_BUFFER_SHIFT))
+            : null;
         Interlocked.Decrement(ref _inKernel);
         lock (operation.Owner)
         {
@@ -614,24 +651,131 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
             {
                 operation.Error = ToSocketError((Errno)(-result));
             }
-            else if (operation.Kind == OperationKind.Accept)
-            {
-                try
-                {
-                    operation.AcceptedSocket = Operation.NewAcceptedSocket(result);
-                }
-                catch (SocketException e)
-                {
-                    Interop.Close(result);
-                    operation.Error = e.SocketErrorCode;
-                }
-            }
             else if (operation.Kind != OperationKind.Connect)
             {
                 operation.Transferred = result;
             }
 
             sink.Add(_port.Finish(operation));
+        }
+    }
+
+    /// <summary>Serves an Accept from the backlog, or waits for the multishot accept (arming it). Under the listener's lock.</summary>
+    private SocketError StartAccept(Operation operation, ref CompletionSink sink)
+    {
+        Association listener = operation.Owner;
+        if (listener.AcceptBacklog is { Count: > 0 } backlog)
+        {
+            FinishAccept(operation, backlog.Dequeue(), ref sink);
+            return SocketError.IOPending;
+        }
+
+        return listener.MultishotAccept is null ? ArmMultishotAccept(listener) : SocketError.IOPending;
+    }
+
+    private SocketError ArmMultishotAccept(Association listener)
+    {
+        Operation multishot = _port.RentInternalOperation(OperationKind.AcceptMultishot, listener);
+        SocketError submitted = Submit(multishot);
+        if (submitted == SocketError.IOPending)
+        {
+            listener.MultishotAccept = multishot;
+        }
+        else
+        {
+            _port.ReturnInternalOperation(multishot);
+        }
+
+        return submitted;
+    }
+
+    private void CompleteMultishotAccept(Operation multishot, in CompletionQueueEntry completion, ref CompletionSink sink)
+    {
+        Association listener = multishot.Owner;
+        bool ended = (completion.Flags & IORING_CQE_F_MORE) == 0;
+        lock (listener)
+        {
+            int result = completion.Result;
+            Operation? waiting = FirstWaitingAccept(listener);
+            if (result >= 0)
+            {
+                if (waiting is not null)
+                {
+                    FinishAccept(waiting, result, ref sink);
+                }
+                else if (listener.IsRemoved || _disposing)
+                {
+                    Interop.Close(result);
+                }
+                else
+                {
+                    (listener.AcceptBacklog ??= new Queue<int>()).Enqueue(result);
+                    if (listener.AcceptBacklog.Count >= MaxAcceptBacklog && !ended)
+                    {
+                        RequestCancel(multishot); // Nobody accepts: let the kernel's own backlog hold the rest.
+                    }
+                }
+            }
+            else if (ended && waiting is not null && result != -(int)Errno.ECANCELED)
+            {
+                // A failure (too many open files, say) goes to one waiting Accept, so that none loops on it.
+                waiting.Error = ToSocketError((Errno)(-result));
+                sink.Add(_port.Finish(waiting));
+            }
+
+            if (!ended)
+            {
+                return;
+            }
+
+            Interlocked.Decrement(ref _inKernel);
+            listener.MultishotAccept = null;
+            _port.ReturnInternalOperation(multishot);
+            if (listener.IsRemoved || _disposing)
+            {
+                CloseBacklog(listener);
+            }
+            else if (FirstWaitingAccept(listener) is { } next && ArmMultishotAccept(listener) != SocketError.IOPending)
+            {
+                next.Error = SocketError.NoBufferSpaceAvailable;
+                sink.Add(_port.Finish(next));
+            }
+        }
+    }
+
+    private static Operation? FirstWaitingAccept(Association listener)
+    {
+        for (Operation? operation = listener.ReceiveSide.Head; operation is not null; operation = operation.Next)
+        {
+            if (operation.Kind == OperationKind.Accept)
+            {
+                return operation;
+            }
+        }
+
+        return null;
+    }
+
+    private void FinishAccept(Operation operation, int fd, ref CompletionSink sink)
+    {
+        try
+        {
+            operation.AcceptedSocket = Operation.NewAcceptedSocket(fd);
+        }
+        catch (SocketException e)
+        {
+            Interop.Close(fd);
+            operation.Error = e.SocketErrorCode;
+        }
+
+        sink.Add(_port.Finish(operation));
+    }
+
+    private static void CloseBacklog(Association listener)
+    {
+        while (listener.AcceptBacklog is { Count: > 0 } backlog)
+        {
+            Interop.Close(backlog.Dequeue());
         }
     }
 
