@@ -18,5 +18,6 @@ public static class Scenarios
         ("edge-udp", "Edge-triggered UDP server: register before bind, drain until WouldBlock", EdgeTriggeredUdpServer.Run),
         ("multithreaded", "Multithreaded TCP server: 16 threads, one-shot level, batched re-arm", log => MultithreadedTcpServer.Run(log)),
         ("deregister", "DeregisterAndWait among other registered sockets, nothing dropped", DeregisterScenario.Run),
+        ("iocp", "Completion port server: posted accepts, a worker per processor, a lookaside list of contexts", CompletionPortServer.Run),
     ];
 }

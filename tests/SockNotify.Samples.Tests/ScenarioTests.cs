@@ -34,6 +34,17 @@ public class ScenarioTests
         Assert.True(MultithreadedTcpServer.Run(_ => { }, serverThreads: 8, clientThreads: 3).Verified);
     }
 
+    [Theory]
+    [InlineData(CompletionPortBackend.IoUring)]
+    [InlineData(CompletionPortBackend.Epoll)]
+    public void The_completion_port_server_echoes_every_payload_once_on_both_backends(CompletionPortBackend backend)
+    {
+        ScenarioResult result = CompletionPortServer.Run(_ => { }, workerThreads: 4, clients: 32, backend);
+        Assert.True(result.Verified, result.Detail);
+        Assert.Equal(32 * Common.ClientLoopCount, result.Messages);
+        Assert.True(CompletionPortServer.Run(_ => { }, workerThreads: 1, clients: 8, backend).Verified);
+    }
+
     [Fact]
     public void The_payload_check_rejects_a_missing_a_duplicated_and_a_foreign_payload()
     {
