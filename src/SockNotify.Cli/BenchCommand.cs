@@ -49,7 +49,7 @@ internal static class BenchCommand
         };
         Option<int> size = CommandOptions.Positive("--size", "Bytes per message. Defaults to 64.", 64, max: 1024 * 1024);
         Option<int> depth = CommandOptions.Positive("--depth", "Messages in flight per connection. Defaults to 1.", 1, max: 64);
-        Option<int> threads = CommandOptions.Positive("--threads", "Server threads of the notify engine. Defaults to 1.", 1, max: 256);
+        Option<int> threads = CommandOptions.Positive("--threads", "Server threads of the notify and completion engines. Defaults to 1.", 1, max: 256);
         Option<TimeSpan> warmup = CommandOptions.Duration("--warmup", "Warm-up per measurement. Defaults to 2s.", TimeSpan.FromSeconds(2));
         Option<TimeSpan> duration = CommandOptions.Duration("--duration", "Measured time per engine and load. Defaults to 10s.", TimeSpan.FromSeconds(10));
         Option<int> idle = new("--idle-connections")

@@ -35,7 +35,7 @@ internal static class EchoCommand
 
         Option<int> threads = new("--threads")
         {
-            Description = "Server threads for the notify engine. Defaults to the processor count.",
+            Description = "Server threads for the notify and completion engines. Defaults to the processor count.",
             DefaultValueFactory = _ => Environment.ProcessorCount,
         };
         threads.Validators.Add(result =>

@@ -20,15 +20,17 @@ internal interface IEchoServer : IAsyncDisposable
 internal static class EchoEngines
 {
     public const string Notify = "notify";
+    public const string Completion = "completion";
     public const string Sockets = "sockets";
     public const string Kestrel = "kestrel";
 
-    public static readonly string[] Names = [Notify, Sockets, Kestrel];
+    public static readonly string[] Names = [Notify, Completion, Sockets, Kestrel];
 
     /// <summary>Starts an engine listening on <paramref name="endPoint"/>; throws when the address cannot be bound.</summary>
     public static async Task<IEchoServer> StartAsync(string engine, IPEndPoint endPoint, int threads) => engine switch
     {
         Notify => NotifyEchoServer.Start(endPoint, threads),
+        Completion => CompletionEchoServer.Start(endPoint, threads),
         Sockets => SocketsEchoServer.Start(endPoint),
         Kestrel => await KestrelEchoServer.StartAsync(endPoint).ConfigureAwait(false),
         _ => throw new ArgumentOutOfRangeException(nameof(engine), engine, $"Unknown engine; one of {string.Join(", ", Names)}."),

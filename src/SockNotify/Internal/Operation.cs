@@ -39,18 +39,14 @@ internal sealed unsafe class Operation
     private const int AddressOffset = 128;
     private const int NativeSize = AddressOffset + SockaddrStorageSize;
 
-    private readonly byte* _native;
-    private MemoryHandle[] _pins = new MemoryHandle[1];
+    /// <summary>The msghdr, iovecs and socket address: allocated on first need, so a plain receive carries none.</summary>
+    private byte* _native;
+    private MemoryHandle[] _pins = [];
     private int _pinCount;
     private IoVec* _heapIoVecs;
     private int _heapIoVecCapacity;
 
-    public Operation(int slot)
-    {
-        Slot = slot;
-        // SAFETY: freed once, by OperationTable.Dispose, after the backend has stopped using every operation.
-        _native = (byte*)NativeMemory.AllocZeroed(NativeSize);
-    }
+    public Operation(int slot) => Slot = slot;
 
     public int Slot { get; }
 
@@ -104,16 +100,19 @@ internal sealed unsafe class Operation
 
     public bool IsSendSide => Kind is OperationKind.Connect or OperationKind.Send or OperationKind.SendMessage;
 
-    public MessageHeader* Message => (MessageHeader*)(_native + MessageOffset);
+    public MessageHeader* Message => (MessageHeader*)(Native + MessageOffset);
 
-    public byte* AddressBuffer => _native + AddressOffset;
+    public byte* AddressBuffer => Native + AddressOffset;
+
+    // SAFETY: freed once, by FreeNative, after the backend has stopped using every operation.
+    private byte* Native => _native is not null ? _native : _native = (byte*)NativeMemory.AllocZeroed(NativeSize);
 
     /// <summary>Pins <paramref name="memory"/> until <see cref="Reset"/> and returns its address.</summary>
     public byte* Pin(ReadOnlyMemory<byte> memory)
     {
         if (_pinCount == _pins.Length)
         {
-            Array.Resize(ref _pins, _pins.Length * 2);
+            Array.Resize(ref _pins, Math.Max(1, _pins.Length * 2));
         }
 
         MemoryHandle pin = memory.Pin();
@@ -131,7 +130,7 @@ internal sealed unsafe class Operation
     /// <summary>Pins every buffer and points the message header's iovecs at them.</summary>
     public void SetIoVecs(ReadOnlySpan<ReadOnlyMemory<byte>> buffers)
     {
-        IoVec* vectors = (IoVec*)(_native + InlineIoVecOffset);
+        IoVec* vectors = (IoVec*)(Native + InlineIoVecOffset);
         if (buffers.Length > InlineIoVecCount)
         {
             if (buffers.Length > _heapIoVecCapacity)
@@ -202,7 +201,10 @@ internal sealed unsafe class Operation
         CancelRequested = false;
         IsInternal = false;
         MessageFlags = 0;
-        *Message = default;
+        if (_native is not null)
+        {
+            *Message = default;
+        }
     }
 
     /// <summary>Frees the native memory. Only when no kernel call can still use it.</summary>

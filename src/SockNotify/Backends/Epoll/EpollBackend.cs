@@ -45,8 +45,11 @@ internal sealed unsafe class EpollBackend : INotificationBackend
         }
     }
 
-    /// <summary>The epoll descriptor, for a backend that polls it (io_uring). Valid until <see cref="Dispose"/>.</summary>
-    public int Descriptor => _epoll.Fd;
+    /// <summary>
+    /// The wake eventfd, for io_uring to signal when it posts completions: any waiter then wakes. Valid until
+    /// <see cref="Dispose"/>.
+    /// </summary>
+    public int WakeDescriptor => _wakeEvent.Fd;
 
     public SocketNotifyResult Add(SafeSocketHandle socket, ulong token, SocketNotifyEvents filter, SocketNotifyTrigger trigger) =>
         Control(EPOLL_CTL_ADD, socket, token, ToEpollMask(filter, trigger));

@@ -14,6 +14,7 @@ internal static partial class Interop
         internal const uint IORING_SETUP_CQSIZE = 1u << 3;
         internal const uint IORING_SETUP_SUBMIT_ALL = 1u << 7;
         internal const uint IORING_SETUP_COOP_TASKRUN = 1u << 8;
+        internal const uint IORING_SETUP_TASKRUN_FLAG = 1u << 9;
 
         internal const uint IORING_FEAT_SINGLE_MMAP = 1u << 0;
         internal const uint IORING_FEAT_NODROP = 1u << 1;
@@ -23,12 +24,12 @@ internal static partial class Interop
         internal const uint IORING_ENTER_EXT_ARG = 1u << 3;
 
         internal const uint IORING_SQ_CQ_OVERFLOW = 1u << 1;
+        internal const uint IORING_SQ_TASKRUN = 1u << 2;
 
         internal const long IORING_OFF_SQ_RING = 0;
         internal const long IORING_OFF_CQ_RING = 0x8000000;
         internal const long IORING_OFF_SQES = 0x10000000;
 
-        internal const byte IORING_OP_POLL_ADD = 6;
         internal const byte IORING_OP_SENDMSG = 9;
         internal const byte IORING_OP_RECVMSG = 10;
         internal const byte IORING_OP_ACCEPT = 13;
@@ -43,20 +44,18 @@ internal static partial class Interop
         internal const uint IORING_ASYNC_CANCEL_ALL = 1u << 0;
         internal const uint IORING_ASYNC_CANCEL_ANY = 1u << 2;
 
-        internal const uint IORING_POLL_ADD_MULTI = 1u << 0;
         internal const ushort IORING_ACCEPT_MULTISHOT = 1 << 0;
 
         internal const uint IORING_CQE_F_BUFFER = 1u << 0;
         internal const uint IORING_CQE_F_MORE = 1u << 1;
         internal const int IORING_CQE_BUFFER_SHIFT = 16;
 
+        internal const uint IORING_REGISTER_EVENTFD = 4;
         internal const uint IORING_REGISTER_FILES_UPDATE = 6;
         internal const uint IORING_REGISTER_FILES2 = 13;
         internal const uint IORING_RSRC_REGISTER_SPARSE = 1u << 0;
         internal const uint IORING_REGISTER_PBUF_RING = 22;
         internal const uint IORING_UNREGISTER_PBUF_RING = 23;
-
-        internal const uint POLLIN = 0x001;
 
         [StructLayout(LayoutKind.Sequential)]
         internal struct SubmissionRingOffsets
