@@ -70,6 +70,14 @@ public sealed partial class CompletionPort
                         continue; // Claimed meanwhile: the lookup above explains by whom.
                     }
 
+                    // Dispose sets the flag before it clears the table: either it is seen here, or the table's Clear
+                    // ends this association.
+                    if (_disposed || association.IsRemoved)
+                    {
+                        RegistrationTable.EndSilently(association);
+                        ObjectDisposedException.ThrowIf(true, this);
+                    }
+
                     SocketNotifyResult result = _operations.Associate(association);
                     if (result != SocketNotifyResult.Success)
                     {
@@ -145,6 +153,7 @@ public sealed partial class CompletionPort
         }
 
         SocketAddress address = remoteEndPoint.Serialize();
+        CheckAddressSize(address);
 
         Enter();
         try
@@ -305,6 +314,7 @@ public sealed partial class CompletionPort
     public SocketError SendTo(Socket socket, ReadOnlyMemory<byte> buffer, SocketFlags flags, SocketAddress remoteAddress, object? context)
     {
         ArgumentNullException.ThrowIfNull(remoteAddress);
+        CheckAddressSize(remoteAddress);
         return StartMessage(socket, OperationKind.SendMessage, new ReadOnlySpan<ReadOnlyMemory<byte>>(in buffer),
             SendFlags(flags), null, remoteAddress, context);
     }
@@ -352,17 +362,29 @@ public sealed partial class CompletionPort
     /// which its <see cref="CompletionEntry.PooledData"/> must not be read.
     /// </summary>
     /// <param name="entry">The completion that carried the buffer.</param>
-    /// <exception cref="ArgumentException">The entry holds no buffer of this port.</exception>
+    /// <remarks>
+    /// Buffers lent when the port is disposed stay readable; giving them back then releases the pool's memory once
+    /// the last one is back. A second return after the buffer was lent again cannot be detected.
+    /// </remarks>
+    /// <exception cref="ArgumentException">The entry holds no pooled buffer of this port.</exception>
     /// <exception cref="InvalidOperationException">The buffer was already given back.</exception>
-    /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
     public void ReturnBuffer(in CompletionEntry entry)
     {
-        if (entry.PooledBuffer is not { } buffer || !ReferenceEquals(buffer.Pool, _operations.Buffers))
+        if (entry.PooledBuffer is not { } buffer || !ReferenceEquals(buffer.Pool.Owner, this))
         {
             throw new ArgumentException("The entry holds no pooled buffer of this port.", nameof(entry));
         }
 
-        Enter();
+        if (!TryEnter())
+        {
+            if (!buffer.TryTakeBack()) // The port is gone: only the pool's memory is waiting for this buffer.
+            {
+                throw new InvalidOperationException("The pooled buffer was already given back.");
+            }
+
+            return;
+        }
+
         try
         {
             if (!buffer.TryTakeBack())
@@ -461,13 +483,16 @@ public sealed partial class CompletionPort
     private static ReadOnlySpan<ReadOnlyMemory<byte>> AsReadOnly(ReadOnlySpan<Memory<byte>> buffers) =>
         MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<Memory<byte>, ReadOnlyMemory<byte>>(ref MemoryMarshal.GetReference(buffers)), buffers.Length);
 
-    private static unsafe void SetAddress(Operation operation, SocketAddress address)
+    private static void CheckAddressSize(SocketAddress address)
     {
         if (address.Size > Interop.Socket.SockaddrStorageSize)
         {
             throw new ArgumentException("The address is longer than any socket address.", nameof(address));
         }
+    }
 
+    private static unsafe void SetAddress(Operation operation, SocketAddress address)
+    {
         address.Buffer.Span[..address.Size].CopyTo(new Span<byte>(operation.AddressBuffer, address.Size));
         operation.AddressLength = address.Size;
     }
@@ -504,16 +529,7 @@ public sealed partial class CompletionPort
             }
             else if (destination is not null)
             {
-                try
-                {
-                    SetAddress(operation, destination);
-                }
-                catch
-                {
-                    _operationTable.Return(operation);
-                    throw;
-                }
-
+                SetAddress(operation, destination);
                 operation.SetMessageAddress(operation.AddressLength);
             }
 
@@ -610,6 +626,11 @@ public sealed partial class CompletionPort
             }
 
             operation = next;
+        }
+
+        if (cancelled)
+        {
+            _operations.Advance(ref side, ref sink); // The new first operation proceeds, in start order.
         }
 
         return cancelled;
@@ -713,12 +734,13 @@ public sealed partial class CompletionPort
     /// <summary>Starts again up to <paramref name="count"/> parked pooled receives, while buffers are free.</summary>
     private void ResumeParked(int count)
     {
-        for (int i = 0; i < count && _operations.HasFreeBuffer && _parked.TryDequeue(out (Operation Operation, ulong Token) parked); i++)
+        int resumed = 0;
+        while (resumed < count && _operations.HasFreeBuffer && _parked.TryDequeue(out (Operation Operation, ulong Token) parked))
         {
             Operation operation = parked.Operation;
             if (operation.Owner is not { } owner)
             {
-                continue; // Finished and recycled meanwhile.
+                continue; // Finished and recycled meanwhile: a stale entry does not count.
             }
 
             CompletionSink sink = new([], this);
@@ -726,11 +748,21 @@ public sealed partial class CompletionPort
             {
                 if (operation.Token != parked.Token || !operation.WaitingForBuffer)
                 {
-                    continue; // Cancelled, or recycled for another use.
+                    continue; // Cancelled, finished, or recycled for another use.
                 }
 
                 operation.WaitingForBuffer = false;
+                if (operation.CancelRequested || owner.IsRemoved)
+                {
+                    ref OperationList side = ref owner.SideOf(operation);
+                    operation.Error = SocketError.OperationAborted;
+                    sink.Add(Finish(operation));
+                    _operations.Advance(ref side, ref sink);
+                    continue;
+                }
+
                 _operations.Resume(operation, ref sink);
+                resumed++;
             }
 
             _operations.Flush();

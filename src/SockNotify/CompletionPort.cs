@@ -541,6 +541,11 @@ public sealed partial class CompletionPort : IDisposable
             Deliver(ready[..readyCount], ref sink);
             _operations.Reap(ref sink);
             int produced = sink.Count + DrainQueue(entries[sink.Count..]);
+            if (!_queued.IsEmpty || _operations.CompletionsWaiting)
+            {
+                SignalQueued(); // More than fit here: let another waiter take the rest.
+            }
+
             if (produced > 0)
             {
                 count = produced;
@@ -612,11 +617,6 @@ public sealed partial class CompletionPort : IDisposable
             entries[taken++] = entry;
         }
 
-        if (!_queued.IsEmpty)
-        {
-            SignalQueued(); // More than fit here: let another waiter take the rest.
-        }
-
         return taken;
     }
 
@@ -654,10 +654,18 @@ public sealed partial class CompletionPort : IDisposable
     {
         if (Interlocked.Decrement(ref _users) == 0)
         {
-            // Operations first: io_uring cancels and drains its own, then the epoll descriptor it polls can go.
+            // Operations first: io_uring cancels and drains its own. Their memory is freed only if the kernel let go.
             _operations.Dispose();
-            _operationTable.Dispose();
+            if (_operations.ReleasedEverything)
+            {
+                _operationTable.Dispose();
+            }
+
             _backend.Dispose();
+            while (_queued.TryDequeue(out CompletionEntry dropped))
+            {
+                dropped.AcceptSocket?.Dispose(); // A connection no one will dequeue is closed now, not by a finalizer.
+            }
         }
     }
 }

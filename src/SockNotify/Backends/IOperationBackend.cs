@@ -36,6 +36,18 @@ internal interface IOperationBackend : IDisposable
     /// <summary>Asks for the operation to complete at once with OperationAborted (it may still complete with its result).</summary>
     void Cancel(Operation operation, ref CompletionSink sink);
 
+    /// <summary>
+    /// Lets the side's new first operation proceed after the port finished the one before it outside the backend
+    /// (a cancellation). Backends keep each side's operations in start order, as Winsock does for a socket.
+    /// </summary>
+    void Advance(ref OperationList side, ref CompletionSink sink);
+
+    /// <summary>Whether finished operations wait to be reaped (a waiter that left some wakes another).</summary>
+    bool CompletionsWaiting { get; }
+
+    /// <summary>After <see cref="IDisposable.Dispose"/>: whether the kernel let go of every operation's memory.</summary>
+    bool ReleasedEverything { get; }
+
     /// <summary>Starts a parked pooled receive again after a buffer came back.</summary>
     void Resume(Operation operation, ref CompletionSink sink);
 

@@ -17,8 +17,14 @@ internal sealed unsafe class BufferPool : IDisposable
     private readonly int[] _free;
     private int _freeCount;
 
-    public BufferPool(int bufferSize, int count)
+    /// <summary>Buffers the user holds; the slab outlives the port until the last one comes back.</summary>
+    private int _lent;
+    private int _disposed;
+    private bool _released;
+
+    public BufferPool(CompletionPort owner, int bufferSize, int count)
     {
+        Owner = owner;
         BufferSize = bufferSize;
         // SAFETY: freed once, by Dispose, after the backend stopped using every buffer.
         _slab = (byte*)NativeMemory.AlignedAlloc((nuint)bufferSize * (nuint)count, (nuint)Environment.SystemPageSize);
@@ -32,6 +38,9 @@ internal sealed unsafe class BufferPool : IDisposable
 
         _freeCount = count;
     }
+
+    /// <summary>The port whose pooled receives lend these buffers.</summary>
+    public CompletionPort Owner { get; }
 
     public int BufferSize { get; }
 
@@ -64,7 +73,36 @@ internal sealed unsafe class BufferPool : IDisposable
 
     public bool HasFree => Volatile.Read(ref _freeCount) > 0;
 
-    public void Dispose() => NativeMemory.AlignedFree(_slab);
+    /// <summary>Frees the slab now, or when the last lent buffer comes back: lent data stays readable until then.</summary>
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _disposed, 1); // A full fence before _lent is read: see CountLend.
+        lock (_gate)
+        {
+            ReleaseIfUnused();
+        }
+    }
+
+    public void CountLend(int change)
+    {
+        // Whichever of this and Dispose comes second sees the other's write (both are full fences).
+        if (Interlocked.Add(ref _lent, change) == 0 && Volatile.Read(ref _disposed) != 0)
+        {
+            lock (_gate)
+            {
+                ReleaseIfUnused();
+            }
+        }
+    }
+
+    private void ReleaseIfUnused()
+    {
+        if (Volatile.Read(ref _disposed) != 0 && Volatile.Read(ref _lent) == 0 && !_released)
+        {
+            _released = true;
+            NativeMemory.AlignedFree(_slab);
+        }
+    }
 }
 
 /// <summary>One buffer of a <see cref="BufferPool"/>; its <see cref="Memory{T}"/> needs no allocation and no pin.</summary>
@@ -80,10 +118,32 @@ internal sealed unsafe class PooledBuffer(BufferPool pool, ushort id, byte* addr
 
     public int Length { get; } = length;
 
-    /// <summary>Marks the buffer as handed to the user; false if it already was (a double return is refused).</summary>
-    public bool TryLend() => Interlocked.Exchange(ref _lent, 1) == 0;
+    /// <summary>Marks the buffer as handed to the user; false if it already was.</summary>
+    public bool TryLend()
+    {
+        if (Interlocked.Exchange(ref _lent, 1) != 0)
+        {
+            return false;
+        }
 
-    public bool TryTakeBack() => Interlocked.Exchange(ref _lent, 0) == 1;
+        Pool.CountLend(1);
+        return true;
+    }
+
+    /// <summary>
+    /// Takes the buffer back from the user; false if it was not lent (a second return). A second return made after
+    /// the buffer was lent again cannot be told from the new lender's return.
+    /// </summary>
+    public bool TryTakeBack()
+    {
+        if (Interlocked.Exchange(ref _lent, 0) != 1)
+        {
+            return false;
+        }
+
+        Pool.CountLend(-1);
+        return true;
+    }
 
     public override Span<byte> GetSpan() => new(Address, Length);
 

@@ -91,6 +91,9 @@ internal sealed unsafe class Operation
 
     public bool CancelRequested { get; set; }
 
+    /// <summary>io_uring: the operation is in the kernel (its completion will come from there).</summary>
+    public bool Submitted { get; set; }
+
     public Operation? Previous { get; set; }
 
     public Operation? Next { get; set; }
@@ -199,6 +202,7 @@ internal sealed unsafe class Operation
         Error = SocketError.Success;
         WaitingForBuffer = false;
         CancelRequested = false;
+        Submitted = false;
         IsInternal = false;
         MessageFlags = 0;
         if (_native is not null)

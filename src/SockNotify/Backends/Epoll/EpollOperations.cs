@@ -28,7 +28,7 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
 
             lock (_buffersGate)
             {
-                return _buffers ??= new BufferPool(bufferSize, bufferCount);
+                return _buffers ??= new BufferPool(port, bufferSize, bufferCount);
             }
         }
     }
@@ -57,6 +57,14 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
     }
 
     public void Resume(Operation operation, ref CompletionSink sink) => Start(operation, ref sink);
+
+    // The new first operation may find its data already there: readiness edges do not repeat.
+    public void Advance(ref OperationList side, ref CompletionSink sink) => Process(ref side, ref sink);
+
+    // epoll hands the ready events one waiter left to another waiter itself.
+    public bool CompletionsWaiting => false;
+
+    public bool ReleasedEverything => true;
 
     public void Cancel(Operation operation, ref CompletionSink sink)
     {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -75,6 +76,10 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
     private int _inKernel;
 
     private bool _disposing;
+    private bool _drained;
+
+    /// <summary>Listeners that armed a multishot accept, whose held connections disposal must close.</summary>
+    private readonly ConcurrentDictionary<Association, byte> _listeners = new();
 
     private IoUringOperations(CompletionPort port, EpollBackend epoll, int ringFd, in Parameters parameters,
         byte* rings, nuint ringsSize, SubmissionEntry* sqes, nuint sqesSize, uint fixedFiles,
@@ -124,7 +129,7 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
             {
                 if (_buffers is null)
                 {
-                    BufferPool pool = new(_bufferSize, _bufferCount);
+                    BufferPool pool = new(_port, _bufferSize, _bufferCount);
                     for (int id = 0; id < pool.Count; id++)
                     {
                         AddToBufferRing(pool[id]);
@@ -282,12 +287,59 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
             CloseBacklog(association);
         }
 
+        _listeners.TryRemove(association, out _);
         Flush(); // Entries written for it must reach the kernel while its slot still names its socket.
         UpdateFixedFile(association.Slot, -1);
     }
 
-    public SocketError Start(Operation operation, ref CompletionSink sink) =>
-        operation.Kind == OperationKind.Accept ? StartAccept(operation, ref sink) : Submit(operation);
+    public SocketError Start(Operation operation, ref CompletionSink sink)
+    {
+        if (operation.Kind == OperationKind.Accept)
+        {
+            return StartAccept(operation, ref sink);
+        }
+
+        // One operation per side in the kernel at a time, as the epoll backend and Winsock keep them: two sends in
+        // the kernel at once could interleave their bytes when the first one goes in parts.
+        return FirstInKernelOrder(operation.Owner.SideOf(operation)) == operation ? Submit(operation) : SocketError.IOPending;
+    }
+
+    public void Advance(ref OperationList side, ref CompletionSink sink)
+    {
+        if (_disposing)
+        {
+            return; // Disposal cancelled everything in the kernel: nothing new may go in after it.
+        }
+
+        while (FirstInKernelOrder(side) is { Submitted: false, WaitingForBuffer: false } next)
+        {
+            if (Submit(next) == SocketError.IOPending)
+            {
+                return;
+            }
+
+            next.Error = SocketError.NoBufferSpaceAvailable; // The ring stayed full: fail it rather than stall the side.
+            sink.Add(_port.Finish(next));
+        }
+    }
+
+    public bool CompletionsWaiting => Volatile.Read(ref *_cqTail) != Volatile.Read(ref *_cqHead);
+
+    public bool ReleasedEverything => _drained;
+
+    /// <summary>The side's first operation that goes to the kernel in turn (Accepts wait for the multishot accept instead).</summary>
+    private static Operation? FirstInKernelOrder(in OperationList side)
+    {
+        for (Operation? operation = side.Head; operation is not null; operation = operation.Next)
+        {
+            if (operation.Kind != OperationKind.Accept)
+            {
+                return operation;
+            }
+        }
+
+        return null;
+    }
 
     private SocketError Submit(Operation operation)
     {
@@ -303,6 +355,7 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
             Publish();
         }
 
+        operation.Submitted = true;
         Interlocked.Increment(ref _inKernel);
         return SocketError.IOPending;
     }
@@ -321,6 +374,13 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
         if (operation.Kind == OperationKind.Accept)
         {
             operation.Error = SocketError.OperationAborted; // It waits for the multishot accept, not in the kernel.
+            sink.Add(_port.Finish(operation));
+            return;
+        }
+
+        if (!operation.Submitted)
+        {
+            operation.Error = SocketError.OperationAborted; // It waits behind another operation of its side.
             sink.Add(_port.Finish(operation));
             return;
         }
@@ -383,23 +443,19 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
             return;
         }
 
-        Span<CompletionQueueEntry> batch = stackalloc CompletionQueueEntry[Math.Min(room, 256)];
-        int count;
+        // Completions are handled in the kernel's order, under the gate: a multishot accept's last completion must not
+        // overtake its earlier ones (it recycles the operation they name).
         lock (_reapGate)
         {
             uint head = *_cqHead;
-            count = (int)Math.Min(Volatile.Read(ref *_cqTail) - head, (uint)batch.Length);
+            int count = (int)Math.Min(Volatile.Read(ref *_cqTail) - head, (uint)room);
             for (int i = 0; i < count; i++)
             {
-                batch[i] = _cqes[(head + (uint)i) & _cqMask];
+                CompletionQueueEntry completion = _cqes[(head + (uint)i) & _cqMask];
+                Complete(completion, ref sink);
             }
 
             Volatile.Write(ref *_cqHead, head + (uint)count);
-        }
-
-        foreach (ref readonly CompletionQueueEntry completion in batch[..count])
-        {
-            Complete(completion, ref sink);
         }
     }
 
@@ -450,11 +506,19 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
             DisposeAccepted(discarded.AsSpan(0, sink.Count));
         }
 
-        bool drained = Volatile.Read(ref _inKernel) == 0;
+        foreach (Association listener in _listeners.Keys)
+        {
+            lock (listener)
+            {
+                CloseBacklog(listener);
+            }
+        }
+
+        _drained = Volatile.Read(ref _inKernel) == 0;
         Interop.Memory.Unmap(_sqes, _sqesSize);
         Interop.Memory.Unmap(_rings, _ringsSize);
         _ring.Dispose();
-        if (drained)
+        if (_drained)
         {
             // Otherwise the kernel may still hold some: leaking this memory is better than letting it be reused.
             NativeMemory.AlignedFree(_bufferRing);
@@ -590,13 +654,21 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
             ? TakeSelectedBuffer((int)(completion.Flags >> IORING_CQE_BUFFER_SHIFT))
             : null;
         Interlocked.Decrement(ref _inKernel);
-        lock (operation.Owner)
+        Association owner = operation.Owner;
+        lock (owner)
         {
+            operation.Submitted = false;
+            ref OperationList side = ref owner.SideOf(operation);
             int result = completion.Result;
-            if (operation.Kind == OperationKind.ReceivePooled && result == -(int)Errno.ENOBUFS && !_disposing)
+            if (operation.Kind == OperationKind.ReceivePooled && result == -(int)Errno.ENOBUFS)
             {
-                _port.ParkForBuffer(operation);
-                return;
+                if (!operation.CancelRequested && !owner.IsRemoved && !_disposing)
+                {
+                    _port.ParkForBuffer(operation);
+                    return;
+                }
+
+                result = -(int)Errno.ECANCELED; // Cancelled while the kernel found no buffer: it must not wait for one.
             }
 
             if (selected is not null)
@@ -621,6 +693,7 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
             }
 
             sink.Add(_port.Finish(operation));
+            Advance(ref side, ref sink);
         }
     }
 
@@ -644,6 +717,7 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
         if (submitted == SocketError.IOPending)
         {
             listener.MultishotAccept = multishot;
+            _listeners.TryAdd(listener, 0);
         }
         else
         {

@@ -1,0 +1,192 @@
+using System.Net.Sockets;
+using SockNotify.Tests.Support;
+
+namespace SockNotify.Tests.Operations;
+
+/// <summary>Defects a review found, each kept from coming back.</summary>
+public class OperationRegressionTests
+{
+    [Theory, BothBackends]
+    public async Task Large_sends_started_together_arrive_whole_and_in_order(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(port, "key");
+        pair.Server.SendBufferSize = 16 * 1024;
+        byte[][] parts = [.. Enumerable.Range(1, 3).Select(i => Enumerable.Repeat((byte)i, 1024 * 1024).ToArray())];
+        foreach (byte[] part in parts)
+        {
+            Completions.AssertStarted(port.Send(pair.Server, part, SocketFlags.None, null));
+        }
+
+        Task<byte[]> reader = ReceiveSendTests.ReadOnOwnThread(pair.Client, 3 * 1024 * 1024);
+        List<CompletionEntry> sent = Completions.Take(port, 3);
+        byte[] received = await reader;
+
+        Assert.Equal(parts.SelectMany(p => p), received); // Interleaved parts would switch bytes more than twice.
+        Assert.All(sent, e => Assert.Equal(1024u * 1024, e.BytesTransferred));
+    }
+
+    [Theory, BothBackends]
+    public void A_pooled_receive_cancelled_before_the_kernel_found_no_buffer_completes_aborted(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend, pooledBufferCount: 1, pooledBufferSize: 64);
+        using TcpPair first = Ports.AssociatedPair(port, "first");
+        using TcpPair second = Ports.AssociatedPair(port, "second");
+        Completions.AssertStarted(port.ReceivePooled(first.Server, SocketFlags.None, null));
+        first.Client.Send([1]);
+        CompletionEntry lent = Completions.Next(port);
+        second.Client.Send([2]);
+        Thread.Sleep(20);
+
+        Completions.AssertStarted(port.ReceivePooled(second.Server, SocketFlags.None, "cancelled"));
+        Assert.True(port.CancelIo(second.Server));
+        CompletionEntry cancelled = Completions.Next(port);
+        port.ReturnBuffer(lent);
+
+        Assert.Equal("cancelled", cancelled.Context);
+        Assert.Equal(SocketError.OperationAborted, cancelled.SocketError);
+        Completions.None(port, 100);
+        Assert.Equal(0, port.OperationsInUse);
+    }
+
+    [Theory, BothBackends]
+    public void A_returned_buffer_resumes_a_parked_receive_past_stale_ones(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend, pooledBufferCount: 1, pooledBufferSize: 64);
+        using TcpPair first = Ports.AssociatedPair(port, "first");
+        using TcpPair cancelled = Ports.AssociatedPair(port, "cancelled");
+        using TcpPair waiting = Ports.AssociatedPair(port, "waiting");
+        Completions.AssertStarted(port.ReceivePooled(first.Server, SocketFlags.None, null));
+        first.Client.Send([1]);
+        CompletionEntry lent = Completions.Next(port);
+        Completions.AssertStarted(port.ReceivePooled(cancelled.Server, SocketFlags.None, null));
+        cancelled.Client.Send([2]);
+        Completions.None(port, 100);
+        port.CancelIo(cancelled.Server);
+        Assert.Equal(SocketError.OperationAborted, Completions.Next(port).SocketError);
+        Completions.AssertStarted(port.ReceivePooled(waiting.Server, SocketFlags.None, "waiting"));
+        waiting.Client.Send([3]);
+        Completions.None(port, 100);
+
+        port.ReturnBuffer(lent);
+        CompletionEntry resumed = Completions.Next(port, 1000);
+
+        Assert.Equal("waiting", resumed.Context);
+        Assert.Equal([3], resumed.PooledData.ToArray());
+        port.ReturnBuffer(resumed);
+    }
+
+    [Theory, BothBackends]
+    public void Completions_one_waiter_left_behind_wake_another_waiter(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair a = Ports.AssociatedPair(port, "a");
+        using TcpPair b = Ports.AssociatedPair(port, "b");
+        using CountdownEvent delivered = new(2);
+        using ManualResetEventSlim release = new();
+        Thread[] workers = [.. Enumerable.Range(0, 2).Select(_ => new Thread(() =>
+        {
+            CompletionEntry[] one = new CompletionEntry[1];
+            if (port.GetQueuedCompletionStatus(one, out _, 5000) == CompletionWaitResult.Success)
+            {
+                delivered.Signal();
+                release.Wait(5000); // Hold the entry, as a handler that waits for the other completion would.
+            }
+        }))];
+        Array.ForEach(workers, w => w.Start());
+        Thread.Sleep(50); // Both workers sleep in the port.
+
+        // Both receives are started by a thread that then stays busy in user code, so the kernel finishes them
+        // together at its next tick: two completions in one batch, announced by one wake.
+        Thread submitter = new(() =>
+        {
+            port.Receive(a.Server, new byte[8], SocketFlags.None, null);
+            port.Receive(b.Server, new byte[8], SocketFlags.None, null);
+            SpinWait.SpinUntil(() => false, 200);
+        });
+        submitter.Start();
+        Thread.Sleep(20);
+        a.Client.Send([1]);
+        b.Client.Send([2]);
+        submitter.Join();
+        bool bothDelivered = delivered.Wait(1000);
+        release.Set();
+
+        Assert.All(workers, w => Assert.True(w.Join(5000)));
+        Assert.True(bothDelivered, "The second completion waited for the first thread to come back.");
+    }
+
+    [Theory, BothBackends]
+    public void Cancelling_the_first_receive_lets_the_next_one_take_data_that_already_arrived(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend, pooledBufferCount: 1, pooledBufferSize: 64);
+        using TcpPair first = Ports.AssociatedPair(port, "first");
+        using TcpPair pair = Ports.AssociatedPair(port, "pair");
+        Completions.AssertStarted(port.ReceivePooled(first.Server, SocketFlags.None, null));
+        first.Client.Send([1]);
+        CompletionEntry lent = Completions.Next(port);
+        object pooled = new();
+        Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, pooled));
+        Completions.AssertStarted(port.Receive(pair.Server, new byte[8], SocketFlags.None, "plain"));
+        pair.Client.Send([7]);
+        Completions.None(port, 100); // The pooled receive waits for a buffer; the plain one waits behind it.
+
+        port.CancelIo(pair.Server, pooled);
+        List<CompletionEntry> entries = Completions.Take(port, 2);
+        port.ReturnBuffer(lent);
+
+        Assert.Equal(SocketError.OperationAborted, entries.Single(e => e.Context == pooled).SocketError);
+        Assert.Equal(1u, entries.Single(e => (e.Context as string) == "plain").BytesTransferred);
+    }
+
+    [Theory, BothBackends]
+    public void Pooled_data_stays_readable_after_the_port_is_disposed(CompletionPortBackend backend)
+    {
+        CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(port, "key");
+        Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, null));
+        pair.Client.Send("kept"u8);
+        CompletionEntry entry = Completions.Next(port);
+
+        port.Dispose();
+
+        Assert.Equal("kept"u8.ToArray(), entry.PooledData.ToArray());
+        port.ReturnBuffer(entry); // Releases the pool's memory, the last buffer being back.
+        Assert.Throws<InvalidOperationException>(() => port.ReturnBuffer(entry));
+    }
+}
+
+[Collection(nameof(DescriptorSensitive))]
+public class OperationDisposalLeakTests
+{
+    [Theory, BothBackends]
+    public void Disposing_a_port_closes_connections_accepted_for_no_one(CompletionPortBackend backend)
+    {
+        using Socket listener = Loopback.Listener();
+        List<Socket> clients = [];
+        Descriptors before;
+        {
+            using CompletionPort warm = Ports.Create(backend);
+        }
+
+        before = Descriptors.Snapshot();
+        using (CompletionPort port = Ports.Create(backend))
+        {
+            port.Associate(listener, "listener");
+            Completions.AssertStarted(port.Accept(listener, null));
+            for (int i = 0; i < 70; i++)
+            {
+                Socket client = new(listener.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                client.Connect(listener.LocalEndPoint!);
+                clients.Add(client);
+            }
+
+            Completions.Next(port).AcceptSocket!.Dispose();
+            Thread.Sleep(100); // Let the multishot accept take connections no Accept waits for.
+        }
+
+        // Only the clients' descriptors are new: the held connections were closed with the port.
+        clients.ForEach(c => c.Dispose());
+        before.AssertUnchanged();
+    }
+}
