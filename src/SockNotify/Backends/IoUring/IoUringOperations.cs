@@ -22,10 +22,12 @@ namespace SockNotify.Backends.IoUring;
 /// <item>Waiting: threads block in <c>epoll_wait</c>, as with notifications only. The port's wake eventfd is registered
 /// with the ring, so the kernel signals it whenever it posts completions; a waiter first submits what is pending and
 /// does not block while completions wait. So a port used only for notifications pays nothing for io_uring, and one
-/// used for operations makes two system calls per batch: one submit, one wait.</item>
-/// <item>Completion: any thread reaps under <see cref="_reapGate"/>, copying entries out, then finishes operations
-/// outside it. The ring never drops completions (IORING_FEAT_NODROP); when the kernel had to hold some back, the
-/// next reap asks for them.</item>
+/// used for operations makes at most two system calls per batch: one submit, one wait (and a busy loop looks at
+/// epoll only every other batch).</item>
+/// <item>Order: one operation per side of a socket is in the kernel at a time, the next submitted when it completes,
+/// so the kernel cannot interleave two sends that go in parts.</item>
+/// <item>Completion: any thread reaps, in the kernel's order, under <see cref="_reapGate"/>. The ring never drops
+/// completions (IORING_FEAT_NODROP); when the kernel had to hold some back, the next wait asks for them.</item>
 /// <item>Pooled receives select a buffer from a provided buffer ring when data arrives.</item>
 /// <item>Accept operations are served by one multishot accept per listener, armed while any Accept waits; a
 /// connection that arrives with none waiting is held (up to <see cref="MaxAcceptBacklog"/>) for the next one.</item>
