@@ -33,6 +33,20 @@ public class EchoEngineTests
         Assert.False(string.IsNullOrEmpty(summary));
     }
 
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public async Task Every_engine_stops_all_its_threads_every_time(string engine)
+    {
+        // Stop packets posted together can land in one thread's batch; each thread must still get one.
+        for (int i = 0; i < 10; i++)
+        {
+            IEchoServer server = await EchoEngines.StartAsync(engine, new IPEndPoint(IPAddress.Loopback, 0), threads: 4);
+            await Task.Delay(10);
+            string summary = await Task.Run(server.StopAsync).WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.False(string.IsNullOrEmpty(summary));
+        }
+    }
+
     [Fact]
     public async Task The_notify_engine_removes_every_registration_and_closes_every_connection_when_stopped()
     {

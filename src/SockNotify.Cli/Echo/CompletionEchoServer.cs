@@ -108,21 +108,27 @@ internal sealed class CompletionEchoServer : IEchoServer
                 return;
             }
 
-            for (int i = 0; i < count; i++)
+            // Each worker takes one stop packet; a batch may hold several, and the others are passed on.
+            bool stopping = false;
+            foreach (ref readonly CompletionEntry entry in entries.AsSpan(0, count))
             {
-                ref CompletionEntry entry = ref entries[i];
-                if (entry.CompletionKey == StopKey)
+                if (entry.CompletionKey != StopKey)
                 {
-                    // Hand back what this batch took after the stop packet, so no other worker loses it.
-                    for (int rest = i + 1; rest < count; rest++)
-                    {
-                        Handle(entries[rest]);
-                    }
-
-                    return;
+                    Handle(entry);
                 }
+                else if (stopping)
+                {
+                    _port.PostQueuedCompletionStatus(StopKey, 0, null);
+                }
+                else
+                {
+                    stopping = true;
+                }
+            }
 
-                Handle(entry);
+            if (stopping)
+            {
+                return;
             }
         }
     }
