@@ -8,9 +8,10 @@ using SockNotify.Internal;
 namespace SockNotify;
 
 /// <summary>
-/// An I/O completion port that delivers socket state notifications and posted packets to any number of threads: the
-/// .NET shape of Winsock's <c>ProcessSocketNotifications</c> over an I/O completion port, implemented on Linux with
-/// epoll.
+/// An I/O completion port that delivers socket state notifications, overlapped operation completions and posted
+/// packets to any number of threads: the .NET shape of Winsock's <c>ProcessSocketNotifications</c> and of overlapped
+/// I/O over an I/O completion port, implemented on Linux with epoll (notifications) and io_uring (operations, with
+/// an epoll emulation where io_uring is unavailable).
 /// </summary>
 /// <remarks>
 /// <para><b>Registrations.</b> A socket is registered with one port under a completion key (any object, typically its
@@ -36,6 +37,9 @@ namespace SockNotify;
 /// signal interrupts it or when it wakes with nothing to deliver) and allocates nothing; an Enable, Disable or Remove
 /// of an existing registration makes one <c>epoll_ctl</c> and allocates nothing. Creating a registration allocates
 /// its bookkeeping (about a hundred bytes).</para>
+/// <para><b>Operations.</b> A socket associated with <see cref="Associate"/> takes overlapped operations (Accept,
+/// Connect, Receive, ReceivePooled, ReceiveFrom, Send, SendTo), each completing exactly once on this port with its
+/// context; see <see cref="Associate"/> and <see cref="Receive(Socket, Memory{byte}, SocketFlags, object?)"/>.</para>
 /// <para><b>Disposal.</b> <see cref="Dispose"/> wakes every waiting thread with <see cref="CompletionWaitResult.PortClosed"/>,
 /// drops queued packets and registrations (no Remove notifications), and makes later calls throw
 /// <see cref="ObjectDisposedException"/>. Registered sockets stay open and may be registered with another port.</para>
