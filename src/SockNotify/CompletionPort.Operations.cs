@@ -111,23 +111,7 @@ public sealed partial class CompletionPort
     /// <exception cref="ArgumentNullException"><paramref name="listener"/> is null.</exception>
     /// <exception cref="InvalidOperationException">The socket is not associated with this port.</exception>
     /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
-    public SocketError Accept(Socket listener, object? context)
-    {
-        Enter();
-        try
-        {
-            if (!TryRent(listener, OperationKind.Accept, context, 0, out Operation operation, out SocketError error))
-            {
-                return error;
-            }
-
-            return Launch(operation);
-        }
-        finally
-        {
-            Exit();
-        }
-    }
+    public SocketError Accept(Socket listener, object? context) => Start(listener, OperationKind.Accept, 0, context);
 
     /// <summary>Starts connecting a socket to a remote endpoint (Winsock's <c>ConnectEx</c>, without data).</summary>
     /// <param name="socket">A socket associated with this port.</param>
@@ -154,22 +138,7 @@ public sealed partial class CompletionPort
 
         SocketAddress address = remoteEndPoint.Serialize();
         CheckAddressSize(address);
-
-        Enter();
-        try
-        {
-            if (!TryRent(socket, OperationKind.Connect, context, 0, out Operation operation, out SocketError error))
-            {
-                return error;
-            }
-
-            SetAddress(operation, address);
-            return Launch(operation);
-        }
-        finally
-        {
-            Exit();
-        }
+        return Start(socket, OperationKind.Connect, 0, context, address: address);
     }
 
     /// <summary>
@@ -186,30 +155,13 @@ public sealed partial class CompletionPort
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="flags"/> has a flag a receive does not take.</exception>
     /// <exception cref="InvalidOperationException">The socket is not associated with this port.</exception>
     /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
-    public SocketError Receive(Socket socket, Memory<byte> buffer, SocketFlags flags, object? context)
-    {
-        int messageFlags = ReceiveFlags(flags);
-        Enter();
-        try
-        {
-            if (!TryRent(socket, OperationKind.Receive, context, messageFlags, out Operation operation, out SocketError error))
-            {
-                return error;
-            }
-
-            operation.SetBuffer(buffer);
-            return Launch(operation);
-        }
-        finally
-        {
-            Exit();
-        }
-    }
+    public SocketError Receive(Socket socket, Memory<byte> buffer, SocketFlags flags, object? context) =>
+        Start(socket, OperationKind.Receive, ReceiveFlags(flags), context, buffer);
 
     /// <summary>Starts a scatter receive into several buffers in order (Winsock's <c>WSARecv</c> with several WSABUFs).</summary>
     /// <inheritdoc cref="Receive(Socket, Memory{byte}, SocketFlags, object?)"/>
     public SocketError Receive(Socket socket, ReadOnlySpan<Memory<byte>> buffers, SocketFlags flags, object? context) =>
-        StartMessage(socket, OperationKind.ReceiveMessage, AsReadOnly(buffers), ReceiveFlags(flags), null, null, context);
+        Start(socket, OperationKind.ReceiveMessage, ReceiveFlags(flags), context, buffers: AsReadOnly(buffers));
 
     /// <summary>
     /// Starts a receive that takes a buffer from the port's pool only when data arrives, so that a connection waiting
@@ -218,25 +170,8 @@ public sealed partial class CompletionPort
     /// <see cref="CompletionPortOptions.PooledBufferCount"/>).
     /// </summary>
     /// <inheritdoc cref="Receive(Socket, Memory{byte}, SocketFlags, object?)"/>
-    public SocketError ReceivePooled(Socket socket, SocketFlags flags, object? context)
-    {
-        int messageFlags = ReceiveFlags(flags);
-        Enter();
-        try
-        {
-            if (!TryRent(socket, OperationKind.ReceivePooled, context, messageFlags, out Operation operation, out SocketError error))
-            {
-                return error;
-            }
-
-            _ = _operations.Buffers; // The pool (and io_uring's buffer ring) is filled on first use.
-            return Launch(operation);
-        }
-        finally
-        {
-            Exit();
-        }
-    }
+    public SocketError ReceivePooled(Socket socket, SocketFlags flags, object? context) =>
+        Start(socket, OperationKind.ReceivePooled, ReceiveFlags(flags), context);
 
     /// <summary>
     /// Starts receiving one datagram and its sender's address (Winsock's <c>WSARecvFrom</c>). On success the address
@@ -256,8 +191,8 @@ public sealed partial class CompletionPort
     {
         ArgumentNullException.ThrowIfNull(remoteAddress);
         ReadOnlyMemory<byte> single = buffer;
-        return StartMessage(socket, OperationKind.ReceiveMessage, new ReadOnlySpan<ReadOnlyMemory<byte>>(in single),
-            ReceiveFlags(flags), remoteAddress, null, context);
+        return Start(socket, OperationKind.ReceiveMessage, ReceiveFlags(flags), context,
+            buffers: new ReadOnlySpan<ReadOnlyMemory<byte>>(in single), address: remoteAddress);
     }
 
     /// <summary>
@@ -275,30 +210,13 @@ public sealed partial class CompletionPort
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="flags"/> has a flag a send does not take.</exception>
     /// <exception cref="InvalidOperationException">The socket is not associated with this port.</exception>
     /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
-    public SocketError Send(Socket socket, ReadOnlyMemory<byte> buffer, SocketFlags flags, object? context)
-    {
-        int messageFlags = SendFlags(flags);
-        Enter();
-        try
-        {
-            if (!TryRent(socket, OperationKind.Send, context, messageFlags, out Operation operation, out SocketError error))
-            {
-                return error;
-            }
-
-            operation.SetBuffer(buffer);
-            return Launch(operation);
-        }
-        finally
-        {
-            Exit();
-        }
-    }
+    public SocketError Send(Socket socket, ReadOnlyMemory<byte> buffer, SocketFlags flags, object? context) =>
+        Start(socket, OperationKind.Send, SendFlags(flags), context, buffer);
 
     /// <summary>Starts a gather send of several buffers in order (Winsock's <c>WSASend</c> with several WSABUFs).</summary>
     /// <inheritdoc cref="Send(Socket, ReadOnlyMemory{byte}, SocketFlags, object?)"/>
     public SocketError Send(Socket socket, ReadOnlySpan<ReadOnlyMemory<byte>> buffers, SocketFlags flags, object? context) =>
-        StartMessage(socket, OperationKind.SendMessage, buffers, SendFlags(flags), null, null, context);
+        Start(socket, OperationKind.SendMessage, SendFlags(flags), context, buffers: buffers);
 
     /// <summary>Starts sending one datagram to <paramref name="remoteAddress"/> (Winsock's <c>WSASendTo</c>).</summary>
     /// <param name="socket">A socket associated with this port.</param>
@@ -315,8 +233,8 @@ public sealed partial class CompletionPort
     {
         ArgumentNullException.ThrowIfNull(remoteAddress);
         CheckAddressSize(remoteAddress);
-        return StartMessage(socket, OperationKind.SendMessage, new ReadOnlySpan<ReadOnlyMemory<byte>>(in buffer),
-            SendFlags(flags), null, remoteAddress, context);
+        return Start(socket, OperationKind.SendMessage, SendFlags(flags), context,
+            buffers: new ReadOnlySpan<ReadOnlyMemory<byte>>(in buffer), address: remoteAddress);
     }
 
     /// <summary>
@@ -431,6 +349,13 @@ public sealed partial class CompletionPort
         return entry;
     }
 
+    /// <summary>Ends an operation that never reached (or left) the kernel with OperationAborted; see <see cref="Finish"/>.</summary>
+    internal CompletionEntry FinishAborted(Operation operation)
+    {
+        operation.Error = SocketError.OperationAborted;
+        return Finish(operation);
+    }
+
     /// <summary>Parks a pooled receive that found no free buffer until one comes back. The caller holds the association's lock.</summary>
     internal void ParkForBuffer(Operation operation)
     {
@@ -509,9 +434,13 @@ public sealed partial class CompletionPort
         }
     }
 
-    private SocketError StartMessage(
-        Socket socket, OperationKind kind, ReadOnlySpan<ReadOnlyMemory<byte>> buffers, int messageFlags,
-        SocketAddress? receivedAddress, SocketAddress? destination, object? context)
+    /// <summary>
+    /// Rents, fills and launches one operation: every public start goes through here. <paramref name="address"/> is
+    /// the peer of a Connect or a SendTo, or where a ReceiveFrom writes its sender.
+    /// </summary>
+    private SocketError Start(
+        Socket socket, OperationKind kind, int messageFlags, object? context, ReadOnlyMemory<byte> buffer = default,
+        ReadOnlySpan<ReadOnlyMemory<byte>> buffers = default, SocketAddress? address = null)
     {
         Enter();
         try
@@ -521,16 +450,35 @@ public sealed partial class CompletionPort
                 return error;
             }
 
-            operation.SetIoVecs(buffers);
-            if (receivedAddress is not null)
+            switch (kind)
             {
-                operation.ReceivedAddress = receivedAddress;
-                operation.SetMessageAddress(Interop.Socket.SockaddrStorageSize);
-            }
-            else if (destination is not null)
-            {
-                SetAddress(operation, destination);
-                operation.SetMessageAddress(operation.AddressLength);
+                case OperationKind.Receive or OperationKind.Send:
+                    operation.SetBuffer(buffer);
+                    break;
+                case OperationKind.ReceivePooled:
+                    _ = _operations.Buffers; // The pool (and io_uring's buffer ring) is filled on first use.
+                    break;
+                case OperationKind.Connect:
+                    SetAddress(operation, address!);
+                    break;
+                case OperationKind.ReceiveMessage:
+                    operation.SetIoVecs(buffers);
+                    if (address is not null)
+                    {
+                        operation.ReceivedAddress = address;
+                        operation.SetMessageAddress(Interop.Socket.SockaddrStorageSize);
+                    }
+
+                    break;
+                case OperationKind.SendMessage:
+                    operation.SetIoVecs(buffers);
+                    if (address is not null)
+                    {
+                        SetAddress(operation, address);
+                        operation.SetMessageAddress(operation.AddressLength);
+                    }
+
+                    break;
             }
 
             return Launch(operation);
@@ -616,8 +564,7 @@ public sealed partial class CompletionPort
                 cancelled = true;
                 if (operation.WaitingForBuffer)
                 {
-                    operation.Error = SocketError.OperationAborted; // Parked, not in the kernel: end it here.
-                    sink.Add(Finish(operation));
+                    sink.Add(FinishAborted(operation)); // Parked, not in the kernel: end it here.
                 }
                 else
                 {
@@ -755,8 +702,7 @@ public sealed partial class CompletionPort
                 if (operation.CancelRequested || owner.IsRemoved)
                 {
                     ref OperationList side = ref owner.SideOf(operation);
-                    operation.Error = SocketError.OperationAborted;
-                    sink.Add(Finish(operation));
+                    sink.Add(FinishAborted(operation));
                     _operations.Advance(ref side, ref sink);
                     continue;
                 }

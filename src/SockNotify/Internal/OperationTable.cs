@@ -17,7 +17,17 @@ internal sealed class OperationTable : IDisposable
     /// <summary>User operations started and not yet completed (leak tests).</summary>
     public int InUse => Volatile.Read(ref _rented);
 
-    public Operation Rent()
+    public Operation Rent() => Rent(counted: true);
+
+    /// <summary>Rents an operation for a backend's own use: findable by token, not counted in <see cref="InUse"/>.</summary>
+    public Operation RentInternal()
+    {
+        Operation operation = Rent(counted: false);
+        operation.IsInternal = true;
+        return operation;
+    }
+
+    private Operation Rent(bool counted)
     {
         lock (_gate)
         {
@@ -41,7 +51,11 @@ internal sealed class OperationTable : IDisposable
             }
 
             operation.Generation++;
-            _rented++;
+            if (counted)
+            {
+                _rented++;
+            }
+
             return operation;
         }
     }
@@ -59,19 +73,6 @@ internal sealed class OperationTable : IDisposable
                 _rented--;
             }
         }
-    }
-
-    /// <summary>Rents an operation for a backend's own use: findable by token, not counted in <see cref="InUse"/>.</summary>
-    public Operation RentInternal()
-    {
-        Operation operation = Rent();
-        operation.IsInternal = true;
-        lock (_gate)
-        {
-            _rented--;
-        }
-
-        return operation;
     }
 
     /// <summary>The operation a kernel completion's user data names, or null if that use is over.</summary>

@@ -66,11 +66,7 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
 
     public bool ReleasedEverything => true;
 
-    public void Cancel(Operation operation, ref CompletionSink sink)
-    {
-        operation.Error = SocketError.OperationAborted;
-        sink.Add(port.Finish(operation));
-    }
+    public void Cancel(Operation operation, ref CompletionSink sink) => sink.Add(port.FinishAborted(operation));
 
     public void OnReady(Association association, SocketNotifyEvents events, ref CompletionSink sink)
     {
@@ -177,11 +173,11 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
         }
 
         Errno errno = LastErrno();
-        switch ((int)errno)
+        switch (errno)
         {
-            case (int)Errno.EINPROGRESS or 114: // EALREADY
+            case Errno.EINPROGRESS or Errno.EALREADY:
                 return false;
-            case 106: // EISCONN
+            case Errno.EISCONN:
                 return true;
             default:
                 operation.Error = ToSocketError(errno);

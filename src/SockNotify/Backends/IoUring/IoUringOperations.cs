@@ -373,17 +373,10 @@ internal sealed unsafe class IoUringOperations : IOperationBackend
 
     public void Cancel(Operation operation, ref CompletionSink sink)
     {
-        if (operation.Kind == OperationKind.Accept)
-        {
-            operation.Error = SocketError.OperationAborted; // It waits for the multishot accept, not in the kernel.
-            sink.Add(_port.Finish(operation));
-            return;
-        }
-
         if (!operation.Submitted)
         {
-            operation.Error = SocketError.OperationAborted; // It waits behind another operation of its side.
-            sink.Add(_port.Finish(operation));
+            // Not in the kernel: an Accept waits for the multishot accept, anything else behind its side's first.
+            sink.Add(_port.FinishAborted(operation));
             return;
         }
 

@@ -17,9 +17,10 @@ internal static partial class Interop
         EEXIST = 17,
         EINVAL = 22,
         ENOSPC = 28,
-        EPIPE = 32,
         ETIME = 62,
         ENOBUFS = 105,
+        EISCONN = 106,
+        EALREADY = 114,
         EINPROGRESS = 115,
         ECANCELED = 125,
     }

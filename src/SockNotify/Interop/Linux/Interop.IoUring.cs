@@ -27,7 +27,6 @@ internal static partial class Interop
         internal const uint IORING_SQ_TASKRUN = 1u << 2;
 
         internal const long IORING_OFF_SQ_RING = 0;
-        internal const long IORING_OFF_CQ_RING = 0x8000000;
         internal const long IORING_OFF_SQES = 0x10000000;
 
         internal const byte IORING_OP_SENDMSG = 9;
@@ -55,7 +54,6 @@ internal static partial class Interop
         internal const uint IORING_REGISTER_FILES2 = 13;
         internal const uint IORING_RSRC_REGISTER_SPARSE = 1u << 0;
         internal const uint IORING_REGISTER_PBUF_RING = 22;
-        internal const uint IORING_UNREGISTER_PBUF_RING = 23;
 
         [StructLayout(LayoutKind.Sequential)]
         internal struct SubmissionRingOffsets

@@ -13,8 +13,6 @@ internal static partial class Interop
         internal const int MSG_NOSIGNAL = 0x4000;
         internal const int SOCK_NONBLOCK = 0x800;
         internal const int SOCK_CLOEXEC = 0x80000;
-        internal const int SOL_SOCKET = 1;
-        internal const int SO_ERROR = 4;
 
         /// <summary>The largest socket address (<c>sizeof(struct sockaddr_storage)</c>).</summary>
         internal const int SockaddrStorageSize = 128;
@@ -59,9 +57,6 @@ internal static partial class Interop
 
         [LibraryImport(Libraries.Libc, EntryPoint = "connect", SetLastError = true)]
         internal static partial int Connect(SafeSocketHandle socket, byte* address, uint addressLength);
-
-        [LibraryImport(Libraries.Libc, EntryPoint = "getsockopt", SetLastError = true)]
-        internal static partial int GetOption(SafeSocketHandle socket, int level, int name, int* value, uint* length);
     }
 
     /// <summary>Maps a Linux errno to the <see cref="SocketError"/> .NET reports for it.</summary>
