@@ -32,9 +32,7 @@ public class OperationRegressionTests
         using CompletionPort port = Ports.Create(backend, pooledBufferCount: 1, pooledBufferSize: 64);
         using TcpPair first = Ports.AssociatedPair(port, "first");
         using TcpPair second = Ports.AssociatedPair(port, "second");
-        Completions.AssertStarted(port.ReceivePooled(first.Server, SocketFlags.None, null));
-        first.Client.Send([1]);
-        CompletionEntry lent = Completions.Next(port);
+        CompletionEntry lent = Ports.LendABuffer(port, first);
         second.Client.Send([2]);
         Thread.Sleep(20);
 
@@ -56,9 +54,7 @@ public class OperationRegressionTests
         using TcpPair first = Ports.AssociatedPair(port, "first");
         using TcpPair cancelled = Ports.AssociatedPair(port, "cancelled");
         using TcpPair waiting = Ports.AssociatedPair(port, "waiting");
-        Completions.AssertStarted(port.ReceivePooled(first.Server, SocketFlags.None, null));
-        first.Client.Send([1]);
-        CompletionEntry lent = Completions.Next(port);
+        CompletionEntry lent = Ports.LendABuffer(port, first);
         Completions.AssertStarted(port.ReceivePooled(cancelled.Server, SocketFlags.None, null));
         cancelled.Client.Send([2]);
         Completions.None(port, 100);
@@ -122,9 +118,7 @@ public class OperationRegressionTests
         using CompletionPort port = Ports.Create(backend, pooledBufferCount: 1, pooledBufferSize: 64);
         using TcpPair first = Ports.AssociatedPair(port, "first");
         using TcpPair pair = Ports.AssociatedPair(port, "pair");
-        Completions.AssertStarted(port.ReceivePooled(first.Server, SocketFlags.None, null));
-        first.Client.Send([1]);
-        CompletionEntry lent = Completions.Next(port);
+        CompletionEntry lent = Ports.LendABuffer(port, first);
         object pooled = new();
         Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, pooled));
         Completions.AssertStarted(port.Receive(pair.Server, new byte[8], SocketFlags.None, "plain"));

@@ -76,9 +76,7 @@ public class PooledReceiveTests
         using CompletionPort port = Ports.Create(backend, pooledBufferCount: 1, pooledBufferSize: 64);
         using TcpPair first = Ports.AssociatedPair(port, "first");
         using TcpPair second = Ports.AssociatedPair(port, "second");
-        Completions.AssertStarted(port.ReceivePooled(first.Server, SocketFlags.None, null));
-        first.Client.Send([1]);
-        CompletionEntry lent = Completions.Next(port);
+        CompletionEntry lent = Ports.LendABuffer(port, first);
         Completions.AssertStarted(port.ReceivePooled(second.Server, SocketFlags.None, "waiting"));
         second.Client.Send([2]);
         Completions.None(port, 100);
