@@ -58,41 +58,4 @@ internal static partial class Interop
         [LibraryImport(Libraries.Libc, EntryPoint = "connect", SetLastError = true)]
         internal static partial int Connect(SafeSocketHandle socket, byte* address, uint addressLength);
     }
-
-    /// <summary>Maps a Linux errno to the <see cref="SocketError"/> .NET reports for it.</summary>
-    internal static SocketError ToSocketError(Errno errno) => (int)errno switch
-    {
-        0 => SocketError.Success,
-        4 => SocketError.Interrupted,
-        9 => SocketError.OperationAborted, // EBADF: the socket was closed under the operation
-        11 => SocketError.WouldBlock,
-        12 or 105 => SocketError.NoBufferSpaceAvailable, // ENOMEM, ENOBUFS
-        13 or 1 => SocketError.AccessDenied,
-        22 => SocketError.InvalidArgument,
-        23 or 24 => SocketError.TooManyOpenSockets,
-        32 or 108 => SocketError.Shutdown, // EPIPE, ESHUTDOWN
-        88 => SocketError.NotSocket,
-        89 => SocketError.DestinationAddressRequired,
-        90 => SocketError.MessageSize,
-        93 => SocketError.ProtocolNotSupported,
-        95 => SocketError.OperationNotSupported,
-        97 => SocketError.AddressFamilyNotSupported,
-        98 => SocketError.AddressAlreadyInUse,
-        99 => SocketError.AddressNotAvailable,
-        100 => SocketError.NetworkDown,
-        101 => SocketError.NetworkUnreachable,
-        102 => SocketError.NetworkReset,
-        103 => SocketError.ConnectionAborted,
-        104 => SocketError.ConnectionReset,
-        106 => SocketError.IsConnected,
-        107 => SocketError.NotConnected,
-        110 => SocketError.TimedOut,
-        111 => SocketError.ConnectionRefused,
-        112 => SocketError.HostDown,
-        113 => SocketError.HostUnreachable,
-        114 => SocketError.AlreadyInProgress,
-        115 => SocketError.InProgress,
-        125 => SocketError.OperationAborted, // ECANCELED
-        _ => SocketError.SocketError,
-    };
 }
