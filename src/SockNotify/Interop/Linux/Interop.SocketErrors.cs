@@ -6,10 +6,11 @@ internal static partial class Interop
 {
     /// <summary>Maps a Linux errno to the <see cref="SocketError"/> .NET reports for it; 0 is Success.</summary>
     /// <remarks>
-    /// Any other errno is <see cref="SocketError.SocketError"/>, including some dotnet/runtime's SocketErrorPal does map
-    /// (EFAULT, ENOENT, ENODATA, ENOPROTOOPT, EPROTOTYPE, ESOCKTNOSUPPORT, EPFNOSUPPORT, ENXIO): SockNotify's calls are
-    /// not expected to fail with them. No errno yields NoRecovery, NotInitialized, ProcessLimit, SystemNotReady,
-    /// TypeNotFound, VersionNotSupported, IOPending, TryAgain, HostNotFound, NoData or Disconnecting.
+    /// Any other errno is <see cref="SocketError.SocketError"/>. Unlike dotnet/runtime's SocketErrorPal, this table
+    /// does not map EFAULT, ENOENT, ENODATA, ENOPROTOOPT, EPROTOTYPE, ESOCKTNOSUPPORT, EPFNOSUPPORT or ENXIO, and it
+    /// reports ESHUTDOWN as Shutdown rather than Disconnecting. No errno yields the resolver or Winsock-only errors
+    /// (HostNotFound, TryAgain, NoRecovery, NoData, IOPending, ProcessLimit, SystemNotReady, VersionNotSupported,
+    /// NotInitialized, TypeNotFound).
     /// </remarks>
     internal static SocketError ToSocketError(Errno errno) => errno switch
     {
@@ -21,7 +22,7 @@ internal static partial class Interop
         Errno.ENOMEM or Errno.ENOBUFS => SocketError.NoBufferSpaceAvailable,
         Errno.EINVAL => SocketError.InvalidArgument,
         Errno.ENFILE or Errno.EMFILE => SocketError.TooManyOpenSockets,
-        Errno.EPIPE or Errno.ESHUTDOWN => SocketError.Shutdown, // runtime reports ESHUTDOWN as Disconnecting
+        Errno.EPIPE or Errno.ESHUTDOWN => SocketError.Shutdown,
         Errno.ENOTSOCK => SocketError.NotSocket,
         Errno.EDESTADDRREQ => SocketError.DestinationAddressRequired,
         Errno.EMSGSIZE => SocketError.MessageSize,
