@@ -4,6 +4,7 @@ namespace SockNotify;
 
 internal static partial class Interop
 {
+    // SAFETY: only a descriptor this process owns, once: closing a number again may close a file that reused it.
     [LibraryImport(Libraries.Libc, EntryPoint = "close", SetLastError = true)]
     internal static partial int Close(int fd);
 }
@@ -15,6 +16,7 @@ internal sealed class SafeFileDescriptorHandle : SafeHandle
     {
     }
 
+    // SAFETY: takes ownership: from here on only this handle closes fd (-1 from a failed call is simply invalid).
     internal SafeFileDescriptorHandle(int fd) : this() => SetHandle(fd);
 
     public override bool IsInvalid => handle < 0;

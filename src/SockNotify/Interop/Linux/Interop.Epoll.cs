@@ -46,12 +46,15 @@ internal static partial class Interop
         internal static partial int Create1(int flags);
 
         // The socket is passed as a SafeHandle so that it cannot be closed (and its number reused) mid-call.
+        // SAFETY: ev points to one event the kernel reads during the call (it keeps a copy, not the pointer).
         [LibraryImport(Libraries.Libc, EntryPoint = "epoll_ctl", SetLastError = true)]
         internal static partial int Ctl(int epfd, int op, SafeSocketHandle fd, EpollEvent* ev);
 
+        // SAFETY: fd is a descriptor the caller owns and keeps open for the call (the wake eventfd), never a socket.
         [LibraryImport(Libraries.Libc, EntryPoint = "epoll_ctl", SetLastError = true)]
         internal static partial int Ctl(int epfd, int op, int fd, EpollEvent* ev);
 
+        // SAFETY: the kernel writes up to maxEvents events at events, so the buffer must hold that many.
         [LibraryImport(Libraries.Libc, EntryPoint = "epoll_wait", SetLastError = true)]
         internal static partial int Wait(int epfd, EpollEvent* events, int maxEvents, int timeout);
     }

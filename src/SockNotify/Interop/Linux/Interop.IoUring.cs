@@ -176,6 +176,8 @@ internal static partial class Interop
         }
 
         // glibc has no wrappers for these calls; syscall(2) returns -1 and sets errno like any other call.
+        // SAFETY: syscall(2) is variadic, but on x86-64 integer arguments travel as in a fixed call (registers, then
+        // the stack), and the kernel truncates each to its declared width.
         [LibraryImport(Libraries.Libc, EntryPoint = "syscall", SetLastError = true)]
         private static partial int Syscall2(long number, uint entries, Parameters* parameters);
 
@@ -185,11 +187,14 @@ internal static partial class Interop
         [LibraryImport(Libraries.Libc, EntryPoint = "syscall", SetLastError = true)]
         private static partial int Syscall4(long number, int fd, uint opcode, void* argument, uint count);
 
+        // SAFETY: parameters points to an io_uring_params zeroed but for its inputs (the kernel rejects nonzero resv).
         internal static int Setup(uint entries, Parameters* parameters) => Syscall2(SYS_io_uring_setup, entries, parameters);
 
+        // SAFETY: argument is null (size 0) or, with IORING_ENTER_EXT_ARG, a getevents arg whose timespec outlives the call.
         internal static int Enter(int fd, uint toSubmit, uint minComplete, uint flags, void* argument, nuint argumentSize) =>
             Syscall6(SYS_io_uring_enter, fd, toSubmit, minComplete, flags, argument, argumentSize);
 
+        // SAFETY: argument points to what opcode expects: count entries, or for FILES2 a struct of count bytes.
         internal static int Register(int fd, uint opcode, void* argument, uint count) =>
             Syscall4(SYS_io_uring_register, fd, opcode, argument, count);
     }
@@ -205,6 +210,7 @@ internal static partial class Interop
             public ulong Maximum;
         }
 
+        // SAFETY: limit points to a 16-byte rlimit the kernel fills in.
         [LibraryImport(Libraries.Libc, EntryPoint = "getrlimit", SetLastError = true)]
         internal static partial int GetLimit(int resource, Limit* limit);
     }
@@ -216,9 +222,11 @@ internal static partial class Interop
         internal const int MAP_SHARED = 0x01;
         internal const int MAP_POPULATE = 0x8000;
 
+        // SAFETY: failure returns MAP_FAILED ((void*)-1), not null, which callers must test for.
         [LibraryImport(Libraries.Libc, EntryPoint = "mmap", SetLastError = true)]
         internal static partial void* Map(void* address, nuint length, int protection, int flags, int fd, long offset);
 
+        // SAFETY: only a mapping from Map, with its length, once nothing (the kernel included) still uses it.
         [LibraryImport(Libraries.Libc, EntryPoint = "munmap", SetLastError = true)]
         internal static partial int Unmap(void* address, nuint length);
     }

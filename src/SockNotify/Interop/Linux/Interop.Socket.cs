@@ -40,21 +40,27 @@ internal static partial class Interop
 
         // Sockets are passed as SafeHandles: the marshaller holds a reference for the call, so a concurrent Dispose
         // cannot close the descriptor (and let another socket reuse its number) while the kernel uses it.
+        // SAFETY: the kernel writes up to length bytes at buffer; the caller keeps them pinned for the call.
         [LibraryImport(Libraries.Libc, EntryPoint = "recv", SetLastError = true)]
         internal static partial nint Receive(SafeSocketHandle socket, byte* buffer, nuint length, int flags);
 
+        // SAFETY: the kernel reads length bytes at buffer; the caller keeps them pinned for the call.
         [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
         internal static partial nint Send(SafeSocketHandle socket, byte* buffer, nuint length, int flags);
 
+        // SAFETY: the msghdr and every buffer, iovec, address and control block it points to stay pinned for the call.
         [LibraryImport(Libraries.Libc, EntryPoint = "recvmsg", SetLastError = true)]
         internal static partial nint ReceiveMessage(SafeSocketHandle socket, MessageHeader* message, int flags);
 
+        // SAFETY: as for recvmsg; the kernel only reads them.
         [LibraryImport(Libraries.Libc, EntryPoint = "sendmsg", SetLastError = true)]
         internal static partial nint SendMessage(SafeSocketHandle socket, MessageHeader* message, int flags);
 
+        // SAFETY: address and addressLength are both null, or *addressLength is the size of the buffer at address.
         [LibraryImport(Libraries.Libc, EntryPoint = "accept4", SetLastError = true)]
         internal static partial int Accept(SafeSocketHandle socket, byte* address, uint* addressLength, int flags);
 
+        // SAFETY: the kernel reads addressLength bytes at address, which the caller keeps alive for the call.
         [LibraryImport(Libraries.Libc, EntryPoint = "connect", SetLastError = true)]
         internal static partial int Connect(SafeSocketHandle socket, byte* address, uint addressLength);
     }
