@@ -1,11 +1,7 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using SockNotify.Backends;
-using SockNotify.Backends.Epoll;
-using SockNotify.Backends.IoUring;
 using SockNotify.Internal;
 
 namespace SockNotify;
@@ -14,12 +10,6 @@ namespace SockNotify;
 // WSASend and friends, CancelIoEx), sharing the port's threads and queue with socket notifications and posts.
 public sealed partial class CompletionPort
 {
-    /// <summary>Pooled receives waiting for a buffer, each with the token of the use it was parked for.</summary>
-    private readonly ConcurrentQueue<(Operation Operation, ulong Token)> _parked = new();
-    private readonly List<Association> _closedScratch = [];
-    private readonly Lock _sweepGate = new();
-    private bool _swept;
-
     /// <summary>
     /// Associates a socket with this port under <paramref name="completionKey"/> (Win32's <c>CreateIoCompletionPort</c>
     /// on a socket): the operations started on it afterwards complete on this port, each completion carrying this key.
@@ -35,65 +25,15 @@ public sealed partial class CompletionPort
     public void Associate(Socket socket, object? completionKey)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        Enter();
+        _core.Lifetime.Enter();
         try
         {
-            SafeSocketHandle handle = socket.SafeHandle;
-            ObjectDisposedException.ThrowIf(handle.IsClosed, socket);
-            socket.Blocking = false;
-            while (true)
-            {
-                if (SocketOwners.Find(handle) is { } existing)
-                {
-                    if (existing.Port.IsDisposed && existing.Port != this)
-                    {
-                        SocketOwners.Release(existing); // The other port is closing; take the socket over.
-                        continue;
-                    }
-
-                    throw new InvalidOperationException(existing is Association && existing.Port == this
-                        ? "The socket is already associated with this port."
-                        : "The socket is registered or associated with a port already.");
-                }
-
-                Association association = _registrations.AllocateAssociation(this, handle, completionKey);
-                lock (association)
-                {
-                    if (SocketOwners.TryClaim(association) is { } owner)
-                    {
-                        RegistrationTable.EndSilently(association);
-                        if (owner.Handle.IsClosed)
-                        {
-                            EndClosed(owner); // A closed socket's entry held the number: end it and try again.
-                        }
-
-                        continue; // Claimed meanwhile: the lookup above explains by whom.
-                    }
-
-                    // Dispose sets the flag before it clears the table: either it is seen here, or the table's Clear
-                    // ends this association.
-                    if (_disposed || association.IsRemoved)
-                    {
-                        RegistrationTable.EndSilently(association);
-                        ObjectDisposedException.ThrowIf(true, this);
-                    }
-
-                    SocketNotifyResult result = _operations.Associate(association);
-                    if (result != SocketNotifyResult.Success)
-                    {
-                        RegistrationTable.EndSilently(association);
-                        throw new SocketException((int)(result == SocketNotifyResult.InsufficientResources
-                            ? SocketError.NoBufferSpaceAvailable : SocketError.SocketError));
-                    }
-                }
-
-                JoinSweeper();
-                return;
-            }
+            _core.Registrar.Associate(socket, completionKey);
+            _core.Operations.JoinSweeper();
         }
         finally
         {
-            Exit();
+            _core.Lifetime.Exit();
         }
     }
 
@@ -251,27 +191,14 @@ public sealed partial class CompletionPort
     public bool CancelIo(Socket socket, object? context = null)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        Enter();
+        _core.Lifetime.Enter();
         try
         {
-            if (SocketOwners.Find(socket.SafeHandle) is not Association association || association.Port != this)
-            {
-                return false;
-            }
-
-            CompletionSink sink = new([], this);
-            bool cancelled;
-            lock (association)
-            {
-                cancelled = Cancel(ref association.ReceiveSide, context, ref sink) | Cancel(ref association.SendSide, context, ref sink);
-            }
-
-            _operations.Flush();
-            return cancelled;
+            return _core.Operations.Cancel(socket, context);
         }
         finally
         {
-            Exit();
+            _core.Lifetime.Exit();
         }
     }
 
@@ -288,111 +215,16 @@ public sealed partial class CompletionPort
     /// <exception cref="InvalidOperationException">The buffer was already given back.</exception>
     public void ReturnBuffer(in CompletionEntry entry)
     {
-        if (entry.PooledBuffer is not { } buffer || !ReferenceEquals(buffer.Pool.Owner, this))
+        if (entry.PooledBuffer is not { } buffer || !ReferenceEquals(buffer.Pool.Owner, _core))
         {
             throw new ArgumentException("The entry holds no pooled buffer of this port.", nameof(entry));
         }
 
-        if (!TryEnter())
-        {
-            if (!buffer.TryTakeBack()) // The port is gone: only the pool's memory is waiting for this buffer.
-            {
-                throw new InvalidOperationException("The pooled buffer was already given back.");
-            }
-
-            return;
-        }
-
-        try
-        {
-            if (!buffer.TryTakeBack())
-            {
-                throw new InvalidOperationException("The pooled buffer was already given back.");
-            }
-
-            _operations.ReturnBuffer(buffer);
-            ResumeParked(1);
-        }
-        finally
-        {
-            Exit();
-        }
+        _core.Operations.Parked.ReturnBuffer(buffer);
     }
 
     /// <summary>Operations started and not yet completed (leak tests).</summary>
-    internal int OperationsInUse => _operationTable.InUse;
-
-    /// <summary>The operation a kernel completion names, or null if that use is over.</summary>
-    internal Operation? FindOperation(ulong token) => _operationTable.Find(token);
-
-    /// <summary>An operation for a backend's own use (io_uring's multishot accept).</summary>
-    internal Operation RentInternalOperation(OperationKind kind, Association owner)
-    {
-        Operation operation = _operationTable.RentInternal();
-        operation.Kind = kind;
-        operation.Owner = owner;
-        return operation;
-    }
-
-    internal void ReturnInternalOperation(Operation operation) => _operationTable.Return(operation);
-
-    /// <summary>
-    /// Ends an operation: takes it off its association's list, builds its completion and recycles it. The caller holds
-    /// the association's lock; this is the only way an operation ends, so it completes exactly once.
-    /// </summary>
-    internal CompletionEntry Finish(Operation operation)
-    {
-        operation.Owner.SideOf(operation).Remove(operation);
-        CompletionEntry entry = operation.ToEntry();
-        operation.PooledBuffer?.TryLend();
-        _operationTable.Return(operation);
-        return entry;
-    }
-
-    /// <summary>Ends an operation that never reached (or left) the kernel with OperationAborted; see <see cref="Finish"/>.</summary>
-    internal CompletionEntry FinishAborted(Operation operation)
-    {
-        operation.Error = SocketError.OperationAborted;
-        return Finish(operation);
-    }
-
-    /// <summary>Parks a pooled receive that found no free buffer until one comes back. The caller holds the association's lock.</summary>
-    internal void ParkForBuffer(Operation operation)
-    {
-        if (operation.WaitingForBuffer)
-        {
-            return;
-        }
-
-        operation.WaitingForBuffer = true;
-        _parked.Enqueue((operation, operation.Token));
-        if (_operations.HasFreeBuffer)
-        {
-            // A buffer came back between the failed take and the park, and its return found no one to resume.
-            ThreadPool.UnsafeQueueUserWorkItem(static port => port.ResumeParkedFromPool(), this, preferLocal: false);
-        }
-    }
-
-    private (IOperationBackend, CompletionPortBackend) CreateOperationBackend(CompletionPortOptions options, EpollBackend epoll)
-    {
-        bool disabledByEnvironment = Environment.GetEnvironmentVariable("SOCKNOTIFY_IO_URING") == "0";
-        if (options.Backend == CompletionPortBackend.IoUring
-            || (options.Backend == CompletionPortBackend.Automatic && !disabledByEnvironment))
-        {
-            if (IoUringOperations.TryCreate(this, epoll, options.PooledBufferSize, options.PooledBufferCount,
-                options.RingSubmissionEntries, options.RingCompletionEntries, out IoUringOperations? ring, out string? refusal))
-            {
-                return (ring!, CompletionPortBackend.IoUring);
-            }
-
-            if (options.Backend == CompletionPortBackend.IoUring)
-            {
-                throw new PlatformNotSupportedException($"io_uring is not available: {refusal}");
-            }
-        }
-
-        return (new EpollOperations(this, epoll, options.PooledBufferSize, options.PooledBufferCount), CompletionPortBackend.Epoll);
-    }
+    internal int OperationsInUse => _core.Operations.InUse;
 
     private static int ReceiveFlags(SocketFlags flags) =>
         (flags & ~(SocketFlags.Peek | SocketFlags.OutOfBand)) == 0
@@ -416,302 +248,20 @@ public sealed partial class CompletionPort
         }
     }
 
-    private static unsafe void SetAddress(Operation operation, SocketAddress address)
-    {
-        address.Buffer.Span[..address.Size].CopyTo(new Span<byte>(operation.AddressBuffer, address.Size));
-        operation.AddressLength = address.Size;
-    }
-
-    private static void EndClosed(Registration registration)
-    {
-        if (registration is Association association)
-        {
-            association.Port.EndClosedAssociation(association);
-        }
-        else
-        {
-            RegistrationTable.EndSilently(registration);
-        }
-    }
-
-    /// <summary>
-    /// Rents, fills and launches one operation: every public start goes through here. <paramref name="address"/> is
-    /// the peer of a Connect or a SendTo, or where a ReceiveFrom writes its sender.
-    /// </summary>
+    /// <summary>Every public start: validated here, then rented, filled and launched by the operation manager.</summary>
     private SocketError Start(
         Socket socket, OperationKind kind, int messageFlags, object? context, ReadOnlyMemory<byte> buffer = default,
         ReadOnlySpan<ReadOnlyMemory<byte>> buffers = default, SocketAddress? address = null)
     {
-        Enter();
-        try
-        {
-            if (!TryRent(socket, kind, context, messageFlags, out Operation operation, out SocketError error))
-            {
-                return error;
-            }
-
-            switch (kind)
-            {
-                case OperationKind.Receive or OperationKind.Send:
-                    operation.SetBuffer(buffer);
-                    break;
-                case OperationKind.ReceivePooled:
-                    _ = _operations.Buffers; // The pool (and io_uring's buffer ring) is filled on first use.
-                    break;
-                case OperationKind.Connect:
-                    SetAddress(operation, address!);
-                    break;
-                case OperationKind.ReceiveMessage:
-                    operation.SetIoVecs(buffers);
-                    if (address is not null)
-                    {
-                        operation.ReceivedAddress = address;
-                        operation.SetMessageAddress(Interop.Socket.SockaddrStorageSize);
-                    }
-
-                    break;
-                case OperationKind.SendMessage:
-                    operation.SetIoVecs(buffers);
-                    if (address is not null)
-                    {
-                        SetAddress(operation, address);
-                        operation.SetMessageAddress(operation.AddressLength);
-                    }
-
-                    break;
-            }
-
-            return Launch(operation);
-        }
-        finally
-        {
-            Exit();
-        }
-    }
-
-    /// <summary>Finds the socket's association and rents an operation for it; false (with the error to return) if the socket is closed.</summary>
-    private bool TryRent(Socket socket, OperationKind kind, object? context, int messageFlags, out Operation operation, out SocketError error)
-    {
         ArgumentNullException.ThrowIfNull(socket);
-        SafeSocketHandle handle = socket.SafeHandle;
-        Registration? registration = SocketOwners.Find(handle);
-        if (handle.IsClosed)
-        {
-            operation = null!;
-            error = SocketError.OperationAborted;
-            return false;
-        }
-
-        if (registration is not Association association || association.Port != this)
-        {
-            throw new InvalidOperationException("The socket is not associated with this port; call Associate first.");
-        }
-
-        operation = _operationTable.Rent();
-        operation.Kind = kind;
-        operation.Owner = association;
-        operation.Context = context;
-        operation.MessageFlags = messageFlags;
-        error = SocketError.IOPending;
-        return true;
-    }
-
-    /// <summary>Puts the operation on its association's list and hands it to the backend.</summary>
-    private SocketError Launch(Operation operation)
-    {
-        Association owner = operation.Owner;
-        CompletionSink sink = new([], this);
-        SocketError started;
-        lock (owner)
-        {
-            if (owner.IsRemoved)
-            {
-                _operationTable.Return(operation); // The socket was closed since it was looked up.
-                return SocketError.OperationAborted;
-            }
-
-            owner.SideOf(operation).Add(operation);
-            started = _operations.Start(operation, ref sink);
-            if (started != SocketError.IOPending)
-            {
-                owner.SideOf(operation).Remove(operation);
-                _operationTable.Return(operation);
-                return started;
-            }
-        }
-
-        // A sleeping thread will not submit what this one batched: submit now. Otherwise the next waiter does
-        // (it counts itself before it reads the submission queue; see _sleepers).
-        Interlocked.MemoryBarrier();
-        if (Volatile.Read(ref _sleepers) != 0)
-        {
-            _operations.Flush();
-        }
-
-        return SocketError.IOPending;
-    }
-
-    private bool Cancel(ref OperationList side, object? context, ref CompletionSink sink)
-    {
-        bool cancelled = false;
-        Operation? operation = side.Head;
-        while (operation is not null)
-        {
-            Operation? next = operation.Next; // Cancelling may finish it and recycle it.
-            if ((context is null || ReferenceEquals(operation.Context, context)) && !operation.CancelRequested)
-            {
-                operation.CancelRequested = true;
-                cancelled = true;
-                if (operation.WaitingForBuffer)
-                {
-                    sink.Add(FinishAborted(operation)); // Parked, not in the kernel: end it here.
-                }
-                else
-                {
-                    _operations.Cancel(operation, ref sink);
-                }
-            }
-
-            operation = next;
-        }
-
-        if (cancelled)
-        {
-            _operations.Advance(ref side, ref sink); // The new first operation proceeds, in start order.
-        }
-
-        return cancelled;
-    }
-
-    /// <summary>Ends the association of a socket that was disposed, completing its operations with OperationAborted.</summary>
-    private void EndClosedAssociation(Association association)
-    {
-        CompletionSink sink = new([], this);
-        lock (association)
-        {
-            if (!association.TryMarkRemoved())
-            {
-                return;
-            }
-
-            Cancel(ref association.ReceiveSide, null, ref sink);
-            Cancel(ref association.SendSide, null, ref sink);
-        }
-
-        _operations.Dissociate(association);
-        _registrations.Free(association);
-    }
-
-    private void JoinSweeper()
-    {
-        if (Volatile.Read(ref _swept))
-        {
-            return;
-        }
-
-        lock (_sweepGate)
-        {
-            if (!_swept && !_disposed)
-            {
-                PortSweeper.Add(this);
-                Volatile.Write(ref _swept, true);
-            }
-        }
-    }
-
-    /// <summary>Leaves the sweeper (port disposal).</summary>
-    private void LeaveSweeper()
-    {
-        lock (_sweepGate)
-        {
-            if (_swept)
-            {
-                PortSweeper.Remove(this);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Runs every <see cref="PortSweeper.Period"/> once the port has associations: .NET gives no notice when a socket is
-    /// disposed, so associations are checked for it here, and a batch started by a thread that then stopped dequeuing is
-    /// submitted.
-    /// </summary>
-    internal void Sweep()
-    {
-        if (!TryEnter())
-        {
-            return;
-        }
-
+        _core.Lifetime.Enter();
         try
         {
-            _operations.Flush();
-            lock (_sweepGate)
-            {
-                _registrations.CollectClosedAssociations(_closedScratch);
-                foreach (Association association in _closedScratch)
-                {
-                    EndClosedAssociation(association);
-                }
-
-                _closedScratch.Clear();
-            }
+            return _core.Operations.Start(socket, kind, messageFlags, context, buffer, buffers, address);
         }
         finally
         {
-            Exit();
-        }
-    }
-
-    private void ResumeParkedFromPool()
-    {
-        if (TryEnter())
-        {
-            try
-            {
-                ResumeParked(int.MaxValue);
-            }
-            finally
-            {
-                Exit();
-            }
-        }
-    }
-
-    /// <summary>Starts again up to <paramref name="count"/> parked pooled receives, while buffers are free.</summary>
-    private void ResumeParked(int count)
-    {
-        int resumed = 0;
-        while (resumed < count && _operations.HasFreeBuffer && _parked.TryDequeue(out (Operation Operation, ulong Token) parked))
-        {
-            Operation operation = parked.Operation;
-            if (operation.Owner is not { } owner)
-            {
-                continue; // Finished and recycled meanwhile: a stale entry does not count.
-            }
-
-            CompletionSink sink = new([], this);
-            lock (owner)
-            {
-                if (operation.Token != parked.Token || !operation.WaitingForBuffer)
-                {
-                    continue; // Cancelled, finished, or recycled for another use.
-                }
-
-                operation.WaitingForBuffer = false;
-                if (operation.CancelRequested || owner.IsRemoved)
-                {
-                    ref OperationList side = ref owner.SideOf(operation);
-                    sink.Add(FinishAborted(operation));
-                    _operations.Advance(ref side, ref sink);
-                    continue;
-                }
-
-                _operations.Resume(operation, ref sink);
-                resumed++;
-            }
-
-            _operations.Flush();
+            _core.Lifetime.Exit();
         }
     }
 }

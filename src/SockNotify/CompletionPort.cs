@@ -1,8 +1,4 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net.Sockets;
-using SockNotify.Backends;
-using SockNotify.Backends.Epoll;
 using SockNotify.Internal;
 
 namespace SockNotify;
@@ -46,37 +42,7 @@ namespace SockNotify;
 /// </remarks>
 public sealed partial class CompletionPort : IDisposable
 {
-    /// <summary>The most kernel events one dequeue call asks for, which bounds its stack use (16 bytes each).</summary>
-    private const int MaxReadyEventsPerWait = 512;
-
-    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1859", Justification = "A Windows backend slots in here.")]
-    private readonly INotificationBackend _backend;
-    private readonly IOperationBackend _operations;
-    private readonly RegistrationTable _registrations = new();
-    private readonly OperationTable _operationTable = new();
-
-    /// <summary>Posted packets and Remove notifications, in the order they were queued.</summary>
-    private readonly ConcurrentQueue<CompletionEntry> _queued = new();
-
-    /// <summary>1 while a wake is signalled for <see cref="_queued"/> and no dequeuer has taken it yet.</summary>
-    private int _wakeSignalled;
-
-    /// <summary>
-    /// Threads in, or about to enter, a blocking wait. Each counts itself before it looks at the queue and at the
-    /// operations to submit, so work added while no thread is counted needs no wake: the next waiter sees it.
-    /// </summary>
-    private int _sleepers;
-
-    /// <summary>
-    /// Calls inside the port plus one for the port itself (released by <see cref="Dispose"/>). The backend is disposed
-    /// when it reaches zero, so a thread still in <c>epoll_wait</c> never sees its descriptors closed or reused.
-    /// </summary>
-    private int _users = 1;
-
-    /// <summary>1 once <see cref="Dispose"/> has begun; exactly one caller releases the port's own reference.</summary>
-    private int _disposeStarted;
-
-    private volatile bool _disposed;
+    private readonly PortCore _core;
 
     /// <summary>Creates a port with the default <see cref="CompletionPortOptions"/>.</summary>
     /// <exception cref="PlatformNotSupportedException">The operating system or architecture is not supported yet.</exception>
@@ -102,33 +68,17 @@ public sealed partial class CompletionPort : IDisposable
                 $"{nameof(options.PooledBufferCount)} must be a power of two from 1 to 32768.");
         }
 
-        if (!OperatingSystem.IsLinux())
-        {
-            throw new PlatformNotSupportedException("SockNotify's CompletionPort supports Linux only so far.");
-        }
-
-        EpollBackend epoll = new();
-        _backend = epoll;
-        try
-        {
-            (_operations, Backend) = CreateOperationBackend(options, epoll);
-        }
-        catch
-        {
-            epoll.Dispose();
-            throw;
-        }
+        _core = new PortCore(this, options);
     }
 
     /// <summary>The kernel interface that performs this port's overlapped operations (never Automatic).</summary>
-    public CompletionPortBackend Backend { get; }
+    public CompletionPortBackend Backend => _core.Engine.Backend;
+
+    /// <summary>The port's inside, for tests and benchmarks.</summary>
+    internal PortCore Core => _core;
 
     /// <summary>The number of live registrations (for diagnostics and leak tests).</summary>
-    internal int RegistrationCount => _registrations.Count;
-
-    internal RegistrationTable Registrations => _registrations;
-
-    internal bool IsDisposed => _disposed;
+    internal int RegistrationCount => _core.Registrations.Count;
 
     /// <summary>
     /// Applies <paramref name="registrations"/> in order, writing each item's result, then dequeues up to
@@ -149,19 +99,19 @@ public sealed partial class CompletionPort : IDisposable
         out int receivedEntryCount)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(millisecondsTimeout, Timeout.Infinite);
-        Enter();
+        _core.Lifetime.Enter();
         try
         {
             foreach (ref SocketNotifyRegistration registration in registrations)
             {
-                registration.RegistrationResult = Apply(registration);
+                registration.RegistrationResult = _core.Registrar.Apply(registration, queueRemoveNotification: true);
             }
 
-            return Dequeue(entries, millisecondsTimeout, out receivedEntryCount);
+            return _core.Engine.Dequeue(entries, millisecondsTimeout, out receivedEntryCount);
         }
         finally
         {
-            Exit();
+            _core.Lifetime.Exit();
         }
     }
 
@@ -218,14 +168,14 @@ public sealed partial class CompletionPort : IDisposable
     /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
     public void PostQueuedCompletionStatus(object? completionKey, uint bytesTransferred, object? context)
     {
-        Enter();
+        _core.Lifetime.Enter();
         try
         {
-            Queue(new CompletionEntry(completionKey, bytesTransferred, context));
+            _core.Engine.Post(new CompletionEntry(completionKey, bytesTransferred, context));
         }
         finally
         {
-            Exit();
+            _core.Lifetime.Exit();
         }
     }
 
@@ -243,14 +193,15 @@ public sealed partial class CompletionPort : IDisposable
     public SocketNotifyResult DeregisterAndWait(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        Enter();
+        _core.Lifetime.Enter();
         try
         {
-            return Apply(new SocketNotifyRegistration { Socket = socket, Operation = SocketNotifyOperation.Remove }, queueRemoveNotification: false);
+            return _core.Registrar.Apply(
+                new SocketNotifyRegistration { Socket = socket, Operation = SocketNotifyOperation.Remove }, queueRemoveNotification: false);
         }
         finally
         {
-            Exit();
+            _core.Lifetime.Exit();
         }
     }
 
@@ -258,20 +209,7 @@ public sealed partial class CompletionPort : IDisposable
     /// Closes the port: waiting threads return <see cref="CompletionWaitResult.PortClosed"/>, queued packets are
     /// dropped, registrations end without Remove notifications, and later calls throw.
     /// </summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0)
-        {
-            return;
-        }
-
-        _disposed = true;
-        LeaveSweeper();
-        _registrations.Clear();
-        // One wake reaches one waiter; each waiter that sees the port closed passes the wake on (see Dequeue).
-        _backend.Wake();
-        Exit();
-    }
+    public void Dispose() => _core.Dispose();
 
     /// <summary>Rounds up, so that a timeout of a fraction of a millisecond still waits rather than polls.</summary>
     private static int ToMilliseconds(TimeSpan timeout)
@@ -284,392 +222,5 @@ public sealed partial class CompletionPort : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(timeout, TimeSpan.FromMilliseconds(int.MaxValue));
         return (int)Math.Ceiling(timeout.TotalMilliseconds);
-    }
-
-    private SocketNotifyResult Apply(in SocketNotifyRegistration item, bool queueRemoveNotification = true)
-    {
-        SocketNotifyOperation operation = item.Operation;
-        if (operation == SocketNotifyOperation.None)
-        {
-            return SocketNotifyResult.Success;
-        }
-
-        if (_disposed)
-        {
-            return SocketNotifyResult.PortClosed; // Disposed while this batch was being applied.
-        }
-
-        if (item.Socket is null
-            || operation is not (SocketNotifyOperation.Enable or SocketNotifyOperation.Disable or SocketNotifyOperation.Remove)
-            || (operation == SocketNotifyOperation.Enable && !IsValidEnable(item.EventFilter, item.TriggerFlags)))
-        {
-            return SocketNotifyResult.InvalidRegistration;
-        }
-
-        SafeSocketHandle handle = item.Socket.SafeHandle;
-        while (true)
-        {
-            Registration? registration = SocketOwners.Find(handle);
-            if (handle.IsClosed || handle.IsInvalid)
-            {
-                // Closing the socket deregistered it in the kernel; drop our side silently, as the seed specifies.
-                if (registration is not null)
-                {
-                    EndClosed(registration);
-                }
-
-                return SocketNotifyResult.SocketClosed;
-            }
-
-            if (registration is null)
-            {
-                if (operation != SocketNotifyOperation.Enable)
-                {
-                    return SocketNotifyResult.NotRegistered;
-                }
-
-                if (TryCreate(handle, item, out SocketNotifyResult created))
-                {
-                    return created;
-                }
-
-                continue; // Another thread registered the socket first: apply the item to its registration.
-            }
-
-            if (registration.Port != this)
-            {
-                if (!registration.Port.IsDisposed)
-                {
-                    return SocketNotifyResult.RegisteredWithAnotherPort;
-                }
-
-                // The other port is closing and will release the socket; take it over.
-                SocketOwners.Release(registration);
-                continue;
-            }
-
-            if (registration is Association)
-            {
-                return SocketNotifyResult.InvalidRegistration; // Associated for overlapped operations instead.
-            }
-
-            lock (registration)
-            {
-                if (registration.IsRemoved)
-                {
-                    continue; // Removed while we looked it up: start again from the owner table.
-                }
-
-                return operation switch
-                {
-                    SocketNotifyOperation.Enable => Rearm(registration, item.EventFilter, item.TriggerFlags),
-                    SocketNotifyOperation.Disable => Disable(registration),
-                    _ => Remove(registration, queueRemoveNotification),
-                };
-            }
-        }
-    }
-
-    private static bool IsValidEnable(SocketNotifyEvents filter, SocketNotifyTrigger trigger)
-    {
-        const SocketNotifyTrigger known = SocketNotifyTrigger.Level | SocketNotifyTrigger.Edge
-            | SocketNotifyTrigger.OneShot | SocketNotifyTrigger.Persistent;
-        return filter != SocketNotifyEvents.None
-            && (filter & ~SocketNotifyEvents.All) == 0
-            && (trigger & ~known) == 0
-            && ((trigger & SocketNotifyTrigger.Level) != 0) != ((trigger & SocketNotifyTrigger.Edge) != 0)
-            && (trigger & (SocketNotifyTrigger.OneShot | SocketNotifyTrigger.Persistent))
-                != (SocketNotifyTrigger.OneShot | SocketNotifyTrigger.Persistent);
-    }
-
-    /// <summary>
-    /// Creates a registration. False when the item must be looked up again: another thread registered the socket
-    /// first, or a closed socket's stale entry held the descriptor number and was cleared.
-    /// </summary>
-    private bool TryCreate(SafeSocketHandle handle, in SocketNotifyRegistration item, out SocketNotifyResult result)
-    {
-        Registration registration = _registrations.Allocate(this, handle, item.CompletionKey);
-        // Locked before it is published, so that other threads' items for this socket wait until the kernel knows it.
-        lock (registration)
-        {
-            if (SocketOwners.TryClaim(registration) is { } owner)
-            {
-                RegistrationTable.EndSilently(registration);
-                if (owner.Handle == handle)
-                {
-                    result = default;
-                    return false; // Another thread registered this socket first: apply the item to its registration.
-                }
-
-                if (owner.Handle.IsClosed)
-                {
-                    // A socket closed without Remove left its entry, and this socket got its number: end it silently.
-                    EndClosed(owner);
-
-                    result = default;
-                    return false;
-                }
-
-                // Another open Socket object wraps the same descriptor and is registered.
-                result = owner.Port == this ? SocketNotifyResult.SystemError : SocketNotifyResult.RegisteredWithAnotherPort;
-                return true;
-            }
-
-            // Dispose sets the flag before it clears the table, so either it is seen here or the table's Clear ends
-            // this registration after the kernel learnt of it (and the kernel side dies with the epoll descriptor).
-            if (_disposed || registration.IsRemoved)
-            {
-                RegistrationTable.EndSilently(registration);
-                result = SocketNotifyResult.PortClosed;
-                return true;
-            }
-
-            // Deliverable before the kernel can report anything, or a first edge could be dropped.
-            registration.Deliverable = item.EventFilter | SocketNotifyEvents.Err;
-            result = _backend.Add(handle, registration.Token, item.EventFilter, item.TriggerFlags);
-            if (result != SocketNotifyResult.Success)
-            {
-                RegistrationTable.EndSilently(registration);
-            }
-
-            return true;
-        }
-    }
-
-    private SocketNotifyResult Rearm(Registration registration, SocketNotifyEvents filter, SocketNotifyTrigger trigger)
-    {
-        SocketNotifyEvents previous = registration.Deliverable;
-        registration.Deliverable = filter | SocketNotifyEvents.Err;
-        SocketNotifyResult result = _backend.Modify(registration.Handle, registration.Token, filter, trigger);
-        if (result != SocketNotifyResult.Success)
-        {
-            registration.Deliverable = previous;
-        }
-
-        return result;
-    }
-
-    private SocketNotifyResult Disable(Registration registration)
-    {
-        registration.Deliverable = SocketNotifyEvents.None;
-        return _backend.Disable(registration.Handle, registration.Token);
-    }
-
-    private SocketNotifyResult Remove(Registration registration, bool queueNotification)
-    {
-        if (!registration.TryMarkRemoved())
-        {
-            return SocketNotifyResult.NotRegistered; // Ended meanwhile by its socket's close or the port's disposal.
-        }
-
-        SocketNotifyResult result = _backend.Delete(registration.Handle);
-        _registrations.Free(registration);
-        if (result == SocketNotifyResult.Success && queueNotification)
-        {
-            // Queued only after the kernel forgot the socket and the registration stopped delivering, so it is last.
-            Queue(new CompletionEntry(registration.CompletionKey, (uint)SocketNotifyEvents.Remove, null));
-        }
-
-        return result;
-    }
-
-    internal void Queue(in CompletionEntry entry)
-    {
-        _queued.Enqueue(entry);
-        SignalQueued();
-    }
-
-    /// <summary>
-    /// Wakes one waiter for the queue if a thread sleeps and no wake is pending yet. A waiter counts itself in
-    /// <see cref="_sleepers"/> (a full fence) before it looks at the queue, and the queue's enqueue is a full fence
-    /// before the count is read here, so either the waiter sees the entry or this sees the waiter. The flag is set only
-    /// by the poster that then writes the wake, and cleared only by a dequeuer that then looks at the queue, so no
-    /// entry waits unseen while every thread sleeps.
-    /// </summary>
-    private void SignalQueued()
-    {
-        Interlocked.MemoryBarrier();
-        if (Volatile.Read(ref _sleepers) != 0
-            && Volatile.Read(ref _wakeSignalled) == 0 && Interlocked.Exchange(ref _wakeSignalled, 1) == 0)
-        {
-            _backend.Wake();
-        }
-    }
-
-    private CompletionWaitResult Dequeue(Span<CompletionEntry> entries, int millisecondsTimeout, out int count)
-    {
-        count = 0;
-        if (entries.IsEmpty)
-        {
-            return CompletionWaitResult.Success;
-        }
-
-        long start = millisecondsTimeout > 0 ? Stopwatch.GetTimestamp() : 0;
-        Span<ReadyEvent> ready = stackalloc ReadyEvent[Math.Min(entries.Length, MaxReadyEventsPerWait)];
-        int waitMilliseconds = millisecondsTimeout;
-        while (true)
-        {
-            int readyCount;
-            if (waitMilliseconds == 0)
-            {
-                readyCount = _operations.Wait(ready, 0);
-            }
-            else
-            {
-                Interlocked.Increment(ref _sleepers);
-                try
-                {
-                    // Queued entries are ready now: poll the kernel without blocking, then take both.
-                    readyCount = _operations.Wait(ready, _queued.IsEmpty ? waitMilliseconds : 0);
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref _sleepers);
-                }
-            }
-
-            if (_disposed)
-            {
-                _backend.Wake(); // Pass the disposal wake on to the next waiter.
-                return CompletionWaitResult.PortClosed;
-            }
-
-            // Every returning waiter clears the wake flag before it looks at the queue (a full fence orders the two),
-            // so an entry queued while the flag was set is either seen below or signals a new wake.
-            if (Volatile.Read(ref _wakeSignalled) != 0)
-            {
-                Interlocked.Exchange(ref _wakeSignalled, 0);
-            }
-
-            CompletionSink sink = new(entries, this);
-            Deliver(ready[..readyCount], ref sink);
-            _operations.Reap(ref sink);
-            int produced = sink.Count + DrainQueue(entries[sink.Count..]);
-            if (!_queued.IsEmpty || _operations.CompletionsWaiting)
-            {
-                SignalQueued(); // More than fit here: let another waiter take the rest.
-            }
-
-            if (produced > 0)
-            {
-                count = produced;
-                return CompletionWaitResult.Success;
-            }
-
-            if (millisecondsTimeout == Timeout.Infinite)
-            {
-                continue;
-            }
-
-            // Woken or interrupted with nothing to deliver: wait out the rest, rounding up so as never to return early.
-            double remaining = millisecondsTimeout - Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            if (remaining <= 0)
-            {
-                return CompletionWaitResult.TimedOut;
-            }
-
-            waitMilliseconds = (int)Math.Ceiling(remaining);
-        }
-    }
-
-    /// <summary>
-    /// Turns kernel readiness into notifications, dropping stale tokens and what the registration does not deliver,
-    /// and hands an associated socket's readiness to the operations backend.
-    /// </summary>
-    private void Deliver(scoped ReadOnlySpan<ReadyEvent> ready, ref CompletionSink sink)
-    {
-        foreach (ReadyEvent readyEvent in ready)
-        {
-            // A stale token finds nothing. A closed socket whose file lives on elsewhere (dup, fork) still has a kernel
-            // registration that no one can delete any more; its events are dropped here.
-            Registration? registration = _registrations.Find(readyEvent.Token);
-            if (registration is null || registration.Handle.IsClosed)
-            {
-                continue;
-            }
-
-            if (registration is Association association)
-            {
-                _operations.OnReady(association, readyEvent.Events, ref sink);
-                continue;
-            }
-
-            SocketNotifyEvents deliverable = registration.Deliverable;
-            SocketNotifyEvents events = readyEvent.Events & deliverable;
-            if ((readyEvent.Events & ReadyEvent.Closed) != 0 && deliverable != SocketNotifyEvents.None)
-            {
-                events |= SocketNotifyEvents.Hangup;
-            }
-
-            if (events != SocketNotifyEvents.None)
-            {
-                sink.Add(new CompletionEntry(registration.CompletionKey, (uint)events, null));
-            }
-        }
-    }
-
-    private int DrainQueue(Span<CompletionEntry> entries)
-    {
-        if (_queued.IsEmpty || entries.IsEmpty)
-        {
-            return 0;
-        }
-
-        int taken = 0;
-        while (taken < entries.Length && _queued.TryDequeue(out CompletionEntry entry))
-        {
-            entries[taken++] = entry;
-        }
-
-        return taken;
-    }
-
-    private void Enter()
-    {
-        while (true)
-        {
-            int users = Volatile.Read(ref _users);
-            ObjectDisposedException.ThrowIf(_disposed || users == 0, this);
-            if (Interlocked.CompareExchange(ref _users, users + 1, users) == users)
-            {
-                return;
-            }
-        }
-    }
-
-    private bool TryEnter()
-    {
-        while (true)
-        {
-            int users = Volatile.Read(ref _users);
-            if (_disposed || users == 0)
-            {
-                return false;
-            }
-
-            if (Interlocked.CompareExchange(ref _users, users + 1, users) == users)
-            {
-                return true;
-            }
-        }
-    }
-
-    private void Exit()
-    {
-        if (Interlocked.Decrement(ref _users) == 0)
-        {
-            // Operations first: io_uring cancels and drains its own. Their memory is freed only if the kernel let go.
-            _operations.Dispose();
-            if (_operations.ReleasedEverything)
-            {
-                _operationTable.Dispose();
-            }
-
-            _backend.Dispose();
-            while (_queued.TryDequeue(out CompletionEntry dropped))
-            {
-                dropped.AcceptSocket?.Dispose(); // A connection no one will dequeue is closed now, not by a finalizer.
-            }
-        }
     }
 }

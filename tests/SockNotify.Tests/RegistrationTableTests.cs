@@ -10,12 +10,12 @@ public class RegistrationTableTests
     {
         using CompletionPort port = new();
         using TcpPair pair = TcpPair.Create();
-        RegistrationTable table = new();
-        Registration first = table.Allocate(port, pair.Server.SafeHandle, "first");
+        RegistrationTable table = new(port.Core);
+        Registration first = table.Allocate(pair.Server.SafeHandle, "first");
         Assert.True(first.TryMarkRemoved());
         table.Free(first);
 
-        Registration second = table.Allocate(port, pair.Server.SafeHandle, "second");
+        Registration second = table.Allocate(pair.Server.SafeHandle, "second");
         Assert.Equal(first.Slot, second.Slot);
         Assert.NotEqual(first.Token, second.Token);
         Assert.Null(table.Find(first.Token));
@@ -27,10 +27,10 @@ public class RegistrationTableTests
     {
         using CompletionPort port = new();
         using TcpPair pair = TcpPair.Create();
-        RegistrationTable table = new();
-        Registration[] registrations = Enumerable.Range(0, 1000).Select(i => table.Allocate(port, pair.Server.SafeHandle, i)).ToArray();
+        RegistrationTable table = new(port.Core);
+        Registration[] registrations = Enumerable.Range(0, 1000).Select(i => table.Allocate(pair.Server.SafeHandle, i)).ToArray();
         Assert.Equal(1000, table.Count);
         Assert.All(registrations, r => Assert.Same(r, table.Find(r.Token)));
-        Assert.Null(table.Find(ulong.MaxValue));
+        Assert.Null(table.Find(new SlotToken(ulong.MaxValue)));
     }
 }

@@ -5,19 +5,19 @@ namespace SockNotify.Internal;
 /// <summary>
 /// A socket associated with a port for overlapped operations (Win32's <c>CreateIoCompletionPort</c> on a socket): its
 /// completion key and its started operations, receive side (accept, receive) and send side (connect, send) each in
-/// start order. The lists are changed under the association's lock only.
+/// start order. The lists, and <see cref="EngineState"/>, are changed under the association's lock only.
 /// </summary>
-internal sealed class Association(CompletionPort port, SafeSocketHandle handle, object? completionKey, int slot, uint generation)
-    : Registration(port, handle, completionKey, slot, generation)
+internal sealed class Association(PortCore port, SafeSocketHandle handle, object? completionKey, SlotToken token)
+    : Registration(port, handle, completionKey, token)
 {
     public OperationList ReceiveSide;
     public OperationList SendSide;
 
-    /// <summary>io_uring: the listener's multishot accept while it is armed.</summary>
-    public Operation? MultishotAccept;
-
-    /// <summary>io_uring: connections the multishot accept took while no Accept operation waited.</summary>
-    public Queue<int>? AcceptBacklog;
+    /// <summary>
+    /// What the port's engine keeps for this socket (mio's <c>IoSourceState</c>): its own type, or null when it keeps
+    /// nothing. Shared code never looks inside.
+    /// </summary>
+    public object? EngineState;
 
     public bool HasOperations => !ReceiveSide.IsEmpty || !SendSide.IsEmpty;
 

@@ -5,9 +5,9 @@ namespace SockNotify.Internal;
 
 /// <summary>
 /// The port's receive buffers: one page-aligned native slab cut into equal buffers, so that a connection waiting for
-/// data holds no buffer and the kernel (io_uring's provided buffer ring) or the epoll backend picks one only when data
-/// arrives. Pages are touched only when a buffer is first used. The free stack serves the epoll backend; the io_uring
-/// backend keeps its free buffers in the kernel's ring instead.
+/// data holds no buffer and the kernel (io_uring's provided buffer ring) or the epoll engine picks one only when data
+/// arrives. Pages are touched only when a buffer is first used. The free stack serves the epoll engine; the io_uring
+/// engine keeps its free buffers in the kernel's ring instead.
 /// </summary>
 internal sealed unsafe class BufferPool : IDisposable
 {
@@ -22,11 +22,11 @@ internal sealed unsafe class BufferPool : IDisposable
     private int _disposed;
     private bool _released;
 
-    public BufferPool(CompletionPort owner, int bufferSize, int count)
+    public BufferPool(PortCore owner, int bufferSize, int count)
     {
         Owner = owner;
         BufferSize = bufferSize;
-        // SAFETY: freed once, by Dispose, after the backend stopped using every buffer.
+        // SAFETY: freed once, by Dispose, after the engine stopped using every buffer.
         _slab = (byte*)NativeMemory.AlignedAlloc((nuint)bufferSize * (nuint)count, (nuint)Environment.SystemPageSize);
         _buffers = new PooledBuffer[count];
         _free = new int[count];
@@ -40,7 +40,7 @@ internal sealed unsafe class BufferPool : IDisposable
     }
 
     /// <summary>The port whose pooled receives lend these buffers.</summary>
-    public CompletionPort Owner { get; }
+    public PortCore Owner { get; }
 
     public int BufferSize { get; }
 

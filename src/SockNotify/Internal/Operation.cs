@@ -9,9 +9,6 @@ namespace SockNotify.Internal;
 internal enum OperationKind : byte
 {
     Accept,
-
-    /// <summary>io_uring's one multishot accept per listener, which serves the user's Accept operations.</summary>
-    AcceptMultishot,
     Connect,
     Receive,
     ReceivePooled,
@@ -21,14 +18,43 @@ internal enum OperationKind : byte
 }
 
 /// <summary>
+/// Where an operation is in its life. Every change is made under its association's lock (or, for
+/// <see cref="Free"/>, by the table that recycles it), so a reader holding that lock sees a stable state.
+/// </summary>
+internal enum OperationState : byte
+{
+    /// <summary>In the lookaside list: on no side's list, and no token finds it.</summary>
+    Free,
+
+    /// <summary>
+    /// Started and on its side's list, not in the kernel: behind an earlier operation of its side, waiting for
+    /// readiness (epoll), or an Accept waiting for a connection. Whoever holds the association's lock may finish it.
+    /// </summary>
+    Pending,
+
+    /// <summary>
+    /// A pooled receive that found no free buffer: on its side's list and on the parked queue under its token, not in
+    /// the kernel. A returned buffer resumes it, or a cancellation finishes it.
+    /// </summary>
+    WaitingForBuffer,
+
+    /// <summary>In the kernel: exactly one final report will come for it, and only that report finishes it.</summary>
+    InKernel,
+
+    /// <summary>In the kernel with a cancellation requested; its final report still finishes it (with its result if it won).</summary>
+    InKernelCancelling,
+}
+
+/// <summary>
 /// One started overlapped operation: the .NET shape of the seed's OVERLAPPEDPLUS. It carries the opcode, the pinned
 /// buffers, the native structures the kernel reads and writes (msghdr, iovecs, socket address) and the user's context,
 /// and it is recycled through <see cref="OperationTable"/> (the seed's lookaside list), so that starting an operation
 /// allocates nothing once the table has warmed up.
 /// <para>
-/// Lifetime: rented, filled, added to its association's list and handed to the backend; it leaves the list exactly
-/// once, when its completion is built (success, error or OperationAborted), and is then reset and returned. Its token
-/// changes on every rent, so a late kernel report for an earlier use finds nothing.
+/// Lifetime (<see cref="OperationState"/>): rented, filled, added to its association's list and handed to the engine;
+/// it leaves the list exactly once, in <see cref="OperationManager.Finish"/>, when its completion is built (success,
+/// error or OperationAborted), and is then reset and returned. Its token changes on every rent, so a late kernel report
+/// for an earlier use finds nothing.
 /// </para>
 /// </summary>
 internal sealed unsafe class Operation
@@ -52,11 +78,10 @@ internal sealed unsafe class Operation
 
     public uint Generation { get; set; }
 
-    /// <summary>The kernel's user data for this use: generation in the high half, slot in the low half.</summary>
-    public ulong Token => ((ulong)(Generation & TokenGenerationMask) << 32) | (uint)Slot;
+    /// <summary>The kernel's user data for this use.</summary>
+    public SlotToken Token => SlotToken.For(Slot, Generation);
 
-    /// <summary>Tokens leave the top bit clear, for the backends' own user data.</summary>
-    public const uint TokenGenerationMask = 0x7FFF_FFFF;
+    public OperationState State { get; set; }
 
     public OperationKind Kind { get; set; }
 
@@ -86,20 +111,9 @@ internal sealed unsafe class Operation
 
     public SocketError Error { get; set; }
 
-    /// <summary>A pooled receive waiting for a free buffer (it is not in the kernel).</summary>
-    public bool WaitingForBuffer { get; set; }
-
-    public bool CancelRequested { get; set; }
-
-    /// <summary>io_uring: the operation is in the kernel (its completion will come from there).</summary>
-    public bool Submitted { get; set; }
-
     public Operation? Previous { get; set; }
 
     public Operation? Next { get; set; }
-
-    /// <summary>A backend's own operation, never seen by the user (not counted as in use).</summary>
-    public bool IsInternal { get; set; }
 
     public bool IsSendSide => Kind is OperationKind.Connect or OperationKind.Send or OperationKind.SendMessage;
 
@@ -107,7 +121,7 @@ internal sealed unsafe class Operation
 
     public byte* AddressBuffer => Native + AddressOffset;
 
-    // SAFETY: freed once, by FreeNative, after the backend has stopped using every operation.
+    // SAFETY: freed once, by FreeNative, after the engine has stopped using every operation.
     private byte* Native => _native is not null ? _native : _native = (byte*)NativeMemory.AllocZeroed(NativeSize);
 
     /// <summary>Pins <paramref name="memory"/> until <see cref="Reset"/> and returns its address.</summary>
@@ -200,10 +214,7 @@ internal sealed unsafe class Operation
         PooledBuffer = null;
         AcceptedSocket = null;
         Error = SocketError.Success;
-        WaitingForBuffer = false;
-        CancelRequested = false;
-        Submitted = false;
-        IsInternal = false;
+        State = OperationState.Free;
         MessageFlags = 0;
         if (_native is not null)
         {

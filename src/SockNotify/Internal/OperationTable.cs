@@ -5,7 +5,7 @@ namespace SockNotify.Internal;
 /// per-operation contexts. A steady load reuses the same few objects and allocates nothing. Lookups by token (the
 /// kernel's user data) take no lock; renting and returning take one.
 /// </summary>
-internal sealed class OperationTable : IDisposable
+internal sealed class OperationTable
 {
     private readonly Lock _gate = new();
     private Operation?[] _slots = new Operation?[16];
@@ -17,17 +17,8 @@ internal sealed class OperationTable : IDisposable
     /// <summary>User operations started and not yet completed (leak tests).</summary>
     public int InUse => Volatile.Read(ref _rented);
 
-    public Operation Rent() => Rent(counted: true);
-
-    /// <summary>Rents an operation for a backend's own use: findable by token, not counted in <see cref="InUse"/>.</summary>
-    public Operation RentInternal()
-    {
-        Operation operation = Rent(counted: false);
-        operation.IsInternal = true;
-        return operation;
-    }
-
-    private Operation Rent(bool counted)
+    /// <summary>Rents an operation, <see cref="OperationState.Pending"/> under a new token.</summary>
+    public Operation Rent()
     {
         lock (_gate)
         {
@@ -51,35 +42,28 @@ internal sealed class OperationTable : IDisposable
             }
 
             operation.Generation++;
-            if (counted)
-            {
-                _rented++;
-            }
-
+            operation.State = OperationState.Pending;
+            _rented++;
             return operation;
         }
     }
 
     public void Return(Operation operation)
     {
-        bool counted = !operation.IsInternal;
         operation.Reset();
         lock (_gate)
         {
             operation.Generation++; // A late report for this use must not find the object while it is free.
             _free[_freeCount++] = operation;
-            if (counted)
-            {
-                _rented--;
-            }
+            _rented--;
         }
     }
 
     /// <summary>The operation a kernel completion's user data names, or null if that use is over.</summary>
-    public Operation? Find(ulong token)
+    public Operation? Find(SlotToken token)
     {
         Operation?[] slots = Volatile.Read(ref _slots);
-        uint slot = (uint)token;
+        uint slot = (uint)token.Slot;
         if (slot >= (uint)slots.Length || slots[slot] is not { } operation)
         {
             return null;
@@ -89,11 +73,11 @@ internal sealed class OperationTable : IDisposable
     }
 
     /// <summary>Frees every operation's native memory; only once no kernel call can still use any of them.</summary>
-    public void Dispose()
+    public void FreeNativeMemory()
     {
         lock (_gate)
         {
-            // The backend is gone: operations still out (never completed) give up their pins too.
+            // The engine is gone: operations still out (never completed) give up their pins too.
             for (int i = 0; i < _count; i++)
             {
                 _slots[i]!.Reset();

@@ -2,7 +2,7 @@ namespace SockNotify.Internal;
 
 /// <summary>
 /// One background thread for the whole process that runs every live port's sweep periodically (see
-/// <see cref="CompletionPort"/>'s Sweep). A thread of its own, not a timer, so that a starved thread pool cannot delay
+/// <see cref="OperationManager.Sweep"/>). A thread of its own, not a timer, so that a starved thread pool cannot delay
 /// the completions of disposed sockets' operations. Ports join on their first association and leave on disposal.
 /// </summary>
 internal static class PortSweeper
@@ -10,11 +10,11 @@ internal static class PortSweeper
     public static readonly TimeSpan Period = TimeSpan.FromMilliseconds(50);
 
     private static readonly Lock s_gate = new();
-    private static readonly List<CompletionPort> s_ports = [];
-    private static CompletionPort[] s_snapshot = [];
+    private static readonly List<OperationManager> s_ports = [];
+    private static OperationManager[] s_snapshot = [];
     private static Thread? s_thread;
 
-    public static void Add(CompletionPort port)
+    public static void Add(OperationManager port)
     {
         lock (s_gate)
         {
@@ -28,7 +28,7 @@ internal static class PortSweeper
         }
     }
 
-    public static void Remove(CompletionPort port)
+    public static void Remove(OperationManager port)
     {
         lock (s_gate)
         {
@@ -44,7 +44,7 @@ internal static class PortSweeper
         while (true)
         {
             Thread.Sleep(Period);
-            foreach (CompletionPort port in Volatile.Read(ref s_snapshot))
+            foreach (OperationManager port in Volatile.Read(ref s_snapshot))
             {
                 port.Sweep();
             }

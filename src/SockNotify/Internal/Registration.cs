@@ -7,31 +7,30 @@ namespace SockNotify.Internal;
 /// An instance is never reused: a new registration of the same socket, or of another socket that gets the same
 /// descriptor number, is a new instance with a new token, so a stale kernel event can never reach it.
 /// A socket associated for overlapped operations is an <see cref="Association"/>, the derived kind.
+/// The life of a registration and the race for its socket are described in <see cref="Registrar"/>.
 /// </summary>
 internal class Registration
 {
     private int _deliverable;
     private int _removed;
 
-    public Registration(CompletionPort port, SafeSocketHandle handle, object? completionKey, int slot, uint generation)
+    public Registration(PortCore port, SafeSocketHandle handle, object? completionKey, SlotToken token)
     {
         Port = port;
         Handle = handle;
         CompletionKey = completionKey;
-        Slot = slot;
-        Token = ((ulong)generation << 32) | (uint)slot;
+        Token = token;
     }
 
-    public CompletionPort Port { get; }
+    public PortCore Port { get; }
 
     public SafeSocketHandle Handle { get; }
 
     public object? CompletionKey { get; }
 
-    public int Slot { get; }
+    public SlotToken Token { get; }
 
-    /// <summary>The kernel registration's data: generation in the high half, slot in the low half.</summary>
-    public ulong Token { get; }
+    public int Slot => Token.Slot;
 
     /// <summary>
     /// What a ready event may deliver: the filter plus Err while enabled; None while disabled and forever once removed.
@@ -58,5 +57,22 @@ internal class Registration
 
         Deliverable = SocketNotifyEvents.None;
         return true;
+    }
+
+    /// <summary>
+    /// The notification a kernel readiness report makes: what the registration delivers of <paramref name="events"/>,
+    /// plus Hangup whatever the filter when the socket is <paramref name="closed"/> in both directions (a permanent
+    /// state that a level registration unable to report would wake its waiters with forever). None: nothing to deliver.
+    /// </summary>
+    public SocketNotifyEvents Filter(SocketNotifyEvents events, bool closed)
+    {
+        SocketNotifyEvents deliverable = Deliverable;
+        SocketNotifyEvents delivered = events & deliverable;
+        if (closed && deliverable != SocketNotifyEvents.None)
+        {
+            delivered |= SocketNotifyEvents.Hangup;
+        }
+
+        return delivered;
     }
 }

@@ -15,7 +15,7 @@ namespace SockNotify.Internal;
 /// memory is bounded by the live registrations and reclaimed in amortized O(1).
 /// </para>
 /// </summary>
-internal sealed class RegistrationTable
+internal sealed class RegistrationTable(PortCore port)
 {
     private const int InitialCapacity = 64;
 
@@ -27,10 +27,10 @@ internal sealed class RegistrationTable
     private int _highWater;
 
     /// <summary>Finds the live registration a kernel event's token names, or null for a stale token.</summary>
-    public Registration? Find(ulong token)
+    public Registration? Find(SlotToken token)
     {
         Registration?[] slots = Volatile.Read(ref _slots);
-        uint slot = (uint)token;
+        uint slot = (uint)token.Slot;
         if (slot >= (uint)slots.Length)
         {
             return null;
@@ -40,11 +40,11 @@ internal sealed class RegistrationTable
         return registration is not null && registration.Token == token ? registration : null;
     }
 
-    public Registration Allocate(CompletionPort port, SafeSocketHandle handle, object? completionKey) =>
-        Allocate(port, handle, completionKey, association: false);
+    public Registration Allocate(SafeSocketHandle handle, object? completionKey) =>
+        Allocate(handle, completionKey, association: false);
 
-    public Association AllocateAssociation(CompletionPort port, SafeSocketHandle handle, object? completionKey) =>
-        (Association)Allocate(port, handle, completionKey, association: true);
+    public Association AllocateAssociation(SafeSocketHandle handle, object? completionKey) =>
+        (Association)Allocate(handle, completionKey, association: true);
 
     /// <summary>Adds to <paramref name="closed"/> every association whose socket was disposed.</summary>
     public void CollectClosedAssociations(List<Association> closed)
@@ -61,7 +61,7 @@ internal sealed class RegistrationTable
         }
     }
 
-    private Registration Allocate(CompletionPort port, SafeSocketHandle handle, object? completionKey, bool association)
+    private Registration Allocate(SafeSocketHandle handle, object? completionKey, bool association)
     {
         lock (_gate)
         {
@@ -75,10 +75,10 @@ internal sealed class RegistrationTable
             }
 
             int slot = _freeCount > 0 ? _freeSlots[--_freeCount] : _highWater++;
-            uint generation = ++_generations[slot];
+            SlotToken token = SlotToken.For(slot, ++_generations[slot]);
             Registration registration = association
-                ? new Association(port, handle, completionKey, slot, generation)
-                : new Registration(port, handle, completionKey, slot, generation);
+                ? new Association(port, handle, completionKey, token)
+                : new Registration(port, handle, completionKey, token);
             _slots[slot] = registration;
             return registration;
         }

@@ -3,21 +3,24 @@ using SockNotify.Internal;
 using static SockNotify.Interop;
 using static SockNotify.Interop.Socket;
 
-namespace SockNotify.Backends.Epoll;
+namespace SockNotify.Backends.Linux;
 
 /// <summary>
-/// Overlapped operations emulated over epoll, for systems without io_uring: each associated socket is registered
-/// edge-triggered for In, Out and Hangup, and an operation is performed (a non-blocking system call) when it reaches the
-/// head of its side's list and again on each readiness edge, until the call no longer reports WouldBlock; then its
-/// completion is queued. Calls run under the association's lock, so a readiness edge and a new operation never both
-/// miss each other, and the operations of one side run in start order.
+/// The Linux engine for systems without io_uring: overlapped operations emulated over epoll. Each associated socket is
+/// registered edge-triggered for In, Out and Hangup, and an operation is performed (a non-blocking system call) when it
+/// reaches the head of its side's list and again on each readiness edge, until the call no longer reports WouldBlock;
+/// then it finishes. Calls run under the association's lock, so a readiness edge and a new operation never both miss
+/// each other, and the operations of one side run in start order. No operation is ever
+/// <see cref="OperationState.InKernel"/>: the work is done by the threads that dequeue.
 /// </summary>
-internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend epoll, int bufferSize, int bufferCount) : IOperationBackend
+internal sealed unsafe class EpollEngine(PortCore port, EpollSelector epoll, int bufferSize, int bufferCount) : LinuxEngine(port, epoll)
 {
     private readonly Lock _buffersGate = new();
     private BufferPool? _buffers;
 
-    public BufferPool Buffers
+    public override CompletionPortBackend Backend => CompletionPortBackend.Epoll;
+
+    public override BufferPool Buffers
     {
         get
         {
@@ -28,23 +31,25 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
 
             lock (_buffersGate)
             {
-                return _buffers ??= new BufferPool(port, bufferSize, bufferCount);
+                return _buffers ??= new BufferPool(Port, bufferSize, bufferCount);
             }
         }
     }
 
-    public bool HasFreeBuffer => Buffers.HasFree;
+    public override bool HasFreeBuffer => Buffers.HasFree;
 
-    public SocketNotifyResult Associate(Association association) =>
-        epoll.Add(association.Handle, association.Token, SocketNotifyEvents.In | SocketNotifyEvents.Out | SocketNotifyEvents.Hangup,
+    public override bool ReleasedEverything => true;
+
+    public override SocketNotifyResult Associate(Association association) =>
+        Epoll.Add(association.Handle, association.Token, SocketNotifyEvents.In | SocketNotifyEvents.Out | SocketNotifyEvents.Hangup,
             SocketNotifyTrigger.Edge | SocketNotifyTrigger.Persistent);
 
     // The kernel dropped the registration when the socket's last descriptor closed.
-    public void Dissociate(Association association)
+    public override void Dissociate(Association association)
     {
     }
 
-    public SocketError Start(Operation operation, ref CompletionSink sink)
+    public override SocketError Start(Operation operation, ref CompletionSink sink)
     {
         ref OperationList side = ref operation.Owner.SideOf(operation);
         if (side.Head == operation)
@@ -56,19 +61,32 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
         return SocketError.IOPending;
     }
 
-    public void Resume(Operation operation, ref CompletionSink sink) => Start(operation, ref sink);
+    public override void Resume(Operation operation, ref CompletionSink sink) => Start(operation, ref sink);
 
     // The new first operation may find its data already there: readiness edges do not repeat.
-    public void Advance(ref OperationList side, ref CompletionSink sink) => Process(ref side, ref sink);
+    public override void Advance(ref OperationList side, ref CompletionSink sink) => Process(ref side, ref sink);
+
+    // Never called: no operation is ever in the kernel here, so the port finishes cancelled ones itself.
+    public override void Cancel(Operation operation) => throw new InvalidOperationException("No epoll operation is in the kernel.");
+
+    public override void ReturnBuffer(PooledBuffer buffer) => buffer.Pool.Return(buffer);
+
+    public override void Dispose()
+    {
+        _buffers?.Dispose();
+        base.Dispose();
+    }
 
     // epoll hands the ready events one waiter left to another waiter itself.
-    public bool CompletionsWaiting => false;
+    protected override bool CompletionsWaiting => false;
 
-    public bool ReleasedEverything => true;
+    protected override int WaitForEvents(Span<ReadyEvent> ready, int timeoutMilliseconds) => Epoll.Wait(ready, timeoutMilliseconds);
 
-    public void Cancel(Operation operation, ref CompletionSink sink) => sink.Add(port.FinishAborted(operation));
+    protected override void Reap(ref CompletionSink sink)
+    {
+    }
 
-    public void OnReady(Association association, SocketNotifyEvents events, ref CompletionSink sink)
+    protected override void OnAssociationReady(Association association, SocketNotifyEvents events, ref CompletionSink sink)
     {
         const SocketNotifyEvents always = SocketNotifyEvents.Hangup | SocketNotifyEvents.Err | ReadyEvent.Closed;
         lock (association)
@@ -85,25 +103,11 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
         }
     }
 
-    public int Wait(Span<ReadyEvent> ready, int timeoutMilliseconds) => epoll.Wait(ready, timeoutMilliseconds);
-
-    public void Reap(ref CompletionSink sink)
-    {
-    }
-
-    public void Flush()
-    {
-    }
-
-    public void ReturnBuffer(PooledBuffer buffer) => buffer.Pool.Return(buffer);
-
-    public void Dispose() => _buffers?.Dispose();
-
     private void Process(ref OperationList side, ref CompletionSink sink)
     {
         while (side.Head is { } operation && TryPerform(operation))
         {
-            sink.Add(port.Finish(operation));
+            sink.Add(Port.Operations.Finish(operation));
         }
     }
 
@@ -189,7 +193,7 @@ internal sealed unsafe class EpollOperations(CompletionPort port, EpollBackend e
     {
         if (!Buffers.TryRent(out PooledBuffer buffer))
         {
-            port.ParkForBuffer(operation);
+            Port.Operations.Parked.Park(operation);
             return false;
         }
 

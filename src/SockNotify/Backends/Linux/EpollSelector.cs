@@ -1,25 +1,26 @@
 using System.ComponentModel;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using SockNotify.Internal;
 using static SockNotify.Interop;
 using static SockNotify.Interop.Epoll;
 
-namespace SockNotify.Backends.Epoll;
+namespace SockNotify.Backends.Linux;
 
 /// <summary>
-/// The <see cref="INotificationBackend"/> over Linux epoll. Triggers map one to one: Level is epoll's default,
-/// Edge is EPOLLET, OneShot is EPOLLONESHOT. Hangup is requested as EPOLLRDHUP (peer FIN); EPOLLERR and EPOLLHUP are
-/// always reported by the kernel. Waking uses an eventfd registered edge-triggered, so that each write wakes one waiter
-/// and no one ever needs to read the counter (it would take 2^64 writes to fill it).
+/// One epoll instance and its wake eventfd: the readiness half of every Linux engine. Triggers map one to one: Level
+/// is epoll's default, Edge is EPOLLET, OneShot is EPOLLONESHOT. Hangup is requested as EPOLLRDHUP (peer FIN); EPOLLERR
+/// and EPOLLHUP are always reported by the kernel. Waking uses an eventfd registered edge-triggered, so that each write
+/// wakes one waiter and no one ever needs to read the counter (it would take 2^64 writes to fill it).
 /// </summary>
-internal sealed unsafe class EpollBackend : INotificationBackend
+internal sealed unsafe class EpollSelector : IDisposable
 {
     private const ulong WakeToken = ulong.MaxValue;
 
     private readonly SafeFileDescriptorHandle _epoll;
     private readonly SafeFileDescriptorHandle _wakeEvent;
 
-    public EpollBackend()
+    public EpollSelector()
     {
         EnsureSupportedLayout();
         _epoll = new SafeFileDescriptorHandle(Create1(EPOLL_CLOEXEC));
@@ -51,18 +52,22 @@ internal sealed unsafe class EpollBackend : INotificationBackend
     /// </summary>
     public int WakeDescriptor => _wakeEvent.Fd;
 
-    public SocketNotifyResult Add(SafeSocketHandle socket, ulong token, SocketNotifyEvents filter, SocketNotifyTrigger trigger) =>
-        Control(EPOLL_CTL_ADD, socket, token, ToEpollMask(filter, trigger));
+    public SocketNotifyResult Add(SafeSocketHandle socket, SlotToken token, SocketNotifyEvents filter, SocketNotifyTrigger trigger) =>
+        Control(EPOLL_CTL_ADD, socket, token.Value, ToEpollMask(filter, trigger));
 
-    public SocketNotifyResult Modify(SafeSocketHandle socket, ulong token, SocketNotifyEvents filter, SocketNotifyTrigger trigger) =>
-        Control(EPOLL_CTL_MOD, socket, token, ToEpollMask(filter, trigger));
+    public SocketNotifyResult Modify(SafeSocketHandle socket, SlotToken token, SocketNotifyEvents filter, SocketNotifyTrigger trigger) =>
+        Control(EPOLL_CTL_MOD, socket, token.Value, ToEpollMask(filter, trigger));
 
     // An empty one-shot mask: epoll still reports EPOLLERR/EPOLLHUP, but only once, after which the item is disarmed.
-    public SocketNotifyResult Disable(SafeSocketHandle socket, ulong token) =>
-        Control(EPOLL_CTL_MOD, socket, token, EPOLLONESHOT);
+    public SocketNotifyResult Disable(SafeSocketHandle socket, SlotToken token) =>
+        Control(EPOLL_CTL_MOD, socket, token.Value, EPOLLONESHOT);
 
     public SocketNotifyResult Delete(SafeSocketHandle socket) => Control(EPOLL_CTL_DEL, socket, 0, 0);
 
+    /// <summary>
+    /// Waits up to <paramref name="timeoutMilliseconds"/> (-1: forever, 0: poll) for ready events and returns how many
+    /// were written. Returns 0 when interrupted or woken, so the caller re-checks its own deadline and state.
+    /// </summary>
     public int Wait(Span<ReadyEvent> events, int timeoutMilliseconds)
     {
         // SAFETY: the buffer lives on this stack frame for the whole call and its length is passed to the kernel.
@@ -84,13 +89,14 @@ internal sealed unsafe class EpollBackend : INotificationBackend
         {
             if (kernelEvents[i].Data != WakeToken)
             {
-                events[written++] = new ReadyEvent(kernelEvents[i].Data, FromEpollMask(kernelEvents[i].Events));
+                events[written++] = new ReadyEvent(new SlotToken(kernelEvents[i].Data), FromEpollMask(kernelEvents[i].Events));
             }
         }
 
         return written;
     }
 
+    /// <summary>Makes one waiter return (or the next wait, if none is waiting).</summary>
     public void Wake()
     {
         ulong one = 1;
@@ -194,4 +200,14 @@ internal sealed unsafe class EpollBackend : INotificationBackend
 
     private static Win32Exception NewSystemException(string call, Errno errno) =>
         new((int)errno, $"{call} failed: {Marshal.GetPInvokeErrorMessage((int)errno)}");
+}
+
+/// <summary>A kernel readiness report: the registration's token and what is ready.</summary>
+internal readonly record struct ReadyEvent(SlotToken Token, SocketNotifyEvents Events)
+{
+    /// <summary>
+    /// Private bit (never public): the socket is closed in both directions, or a stream socket is not connected.
+    /// The port turns it into <see cref="SocketNotifyEvents.Hangup"/> whatever the filter (see <see cref="Registration.Filter"/>).
+    /// </summary>
+    public const SocketNotifyEvents Closed = (SocketNotifyEvents)0x8000;
 }

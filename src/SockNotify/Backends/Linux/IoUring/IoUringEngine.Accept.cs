@@ -1,0 +1,176 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using SockNotify.Internal;
+using static SockNotify.Interop;
+using static SockNotify.Interop.IoUring;
+
+namespace SockNotify.Backends.Linux.IoUring;
+
+/// <summary>
+/// io_uring's state for one associated socket, kept in <see cref="Association.EngineState"/> (mio's
+/// <c>IoSourceState</c>): a listener's multishot accept. Changed under the association's lock.
+/// </summary>
+internal sealed class IoUringSocketState
+{
+    /// <summary>A multishot accept is in the kernel for this listener (user data: see <see cref="IoUringEngine"/>).</summary>
+    public bool AcceptArmed;
+
+    /// <summary>Connections the multishot accept took while no Accept operation waited.</summary>
+    public Queue<int>? AcceptBacklog;
+}
+
+// Accept operations are served by one multishot accept per listener, armed while any Accept waits; a connection that
+// arrives with none waiting is held (up to MaxAcceptBacklog) for the next one. Accepts never go to the kernel themselves.
+internal sealed unsafe partial class IoUringEngine
+{
+    /// <summary>Connections a listener's multishot accept may hold for Accept operations not yet started.</summary>
+    private const int MaxAcceptBacklog = 64;
+
+    /// <summary>Listeners that armed a multishot accept, whose held connections disposal must close.</summary>
+    private readonly ConcurrentDictionary<Association, byte> _listeners = new();
+
+    private static ulong AcceptData(Association listener) => SlotToken.EngineBit | listener.Token.Value;
+
+    private static IoUringSocketState StateOf(Association association) =>
+        (IoUringSocketState)(association.EngineState ??= new IoUringSocketState());
+
+    /// <summary>Serves an Accept from the backlog, or waits for the multishot accept (arming it). Under the listener's lock.</summary>
+    private SocketError StartAccept(Operation operation, ref CompletionSink sink)
+    {
+        Association listener = operation.Owner;
+        IoUringSocketState state = StateOf(listener);
+        if (state.AcceptBacklog is { Count: > 0 } backlog)
+        {
+            FinishAccept(operation, backlog.Dequeue(), ref sink);
+            return SocketError.IOPending;
+        }
+
+        return state.AcceptArmed ? SocketError.IOPending : ArmMultishotAccept(listener, state);
+    }
+
+    private SocketError ArmMultishotAccept(Association listener, IoUringSocketState state)
+    {
+        lock (_submissions.Gate)
+        {
+            SubmissionEntry* entry = _submissions.NextEntry();
+            if (entry is null)
+            {
+                return SocketError.NoBufferSpaceAvailable;
+            }
+
+            Prep.MultishotAccept(entry, listener.Slot, AcceptData(listener));
+            _submissions.Publish();
+        }
+
+        state.AcceptArmed = true;
+        Interlocked.Increment(ref _inKernel);
+        _listeners.TryAdd(listener, 0);
+        return SocketError.IOPending;
+    }
+
+    private void CompleteMultishotAccept(in CompletionQueueEntry completion, ref CompletionSink sink)
+    {
+        bool ended = (completion.Flags & IORING_CQE_F_MORE) == 0;
+        int result = completion.Result;
+        if (Port.Registrations.Find(new SlotToken(completion.UserData & ~SlotToken.EngineBit)) is not Association listener)
+        {
+            // The listener's association ended and its slot was freed (its accept was cancelled with it).
+            if (result >= 0)
+            {
+                Interop.Close(result);
+            }
+
+            if (ended)
+            {
+                Interlocked.Decrement(ref _inKernel);
+            }
+
+            return;
+        }
+
+        lock (listener)
+        {
+            IoUringSocketState state = StateOf(listener);
+            Operation? waiting = FirstWaitingAccept(listener);
+            if (result >= 0)
+            {
+                if (waiting is not null)
+                {
+                    FinishAccept(waiting, result, ref sink);
+                }
+                else if (listener.IsRemoved || _disposing)
+                {
+                    Interop.Close(result);
+                }
+                else
+                {
+                    (state.AcceptBacklog ??= new Queue<int>()).Enqueue(result);
+                    if (state.AcceptBacklog.Count >= MaxAcceptBacklog && !ended)
+                    {
+                        RequestCancel(AcceptData(listener)); // Nobody accepts: let the kernel's own backlog hold the rest.
+                    }
+                }
+            }
+            else if (ended && waiting is not null && result != -(int)Errno.ECANCELED)
+            {
+                // A failure (too many open files, say) goes to one waiting Accept, so that none loops on it.
+                waiting.Error = ToSocketError((Errno)(-result));
+                sink.Add(Port.Operations.Finish(waiting));
+            }
+
+            if (!ended)
+            {
+                return;
+            }
+
+            Interlocked.Decrement(ref _inKernel);
+            state.AcceptArmed = false;
+            if (listener.IsRemoved || _disposing)
+            {
+                CloseBacklog(listener);
+            }
+            else if (FirstWaitingAccept(listener) is { } next && ArmMultishotAccept(listener, state) != SocketError.IOPending)
+            {
+                next.Error = SocketError.NoBufferSpaceAvailable;
+                sink.Add(Port.Operations.Finish(next));
+            }
+        }
+    }
+
+    private static Operation? FirstWaitingAccept(Association listener)
+    {
+        for (Operation? operation = listener.ReceiveSide.Head; operation is not null; operation = operation.Next)
+        {
+            if (operation.Kind == OperationKind.Accept)
+            {
+                return operation;
+            }
+        }
+
+        return null;
+    }
+
+    private void FinishAccept(Operation operation, int fd, ref CompletionSink sink)
+    {
+        try
+        {
+            operation.AcceptedSocket = Operation.NewAcceptedSocket(fd);
+        }
+        catch (SocketException e)
+        {
+            Interop.Close(fd);
+            operation.Error = e.SocketErrorCode;
+        }
+
+        sink.Add(Port.Operations.Finish(operation));
+    }
+
+    /// <summary>Closes the connections a listener held. Under its lock.</summary>
+    private static void CloseBacklog(Association listener)
+    {
+        while (listener.EngineState is IoUringSocketState { AcceptBacklog: { Count: > 0 } backlog })
+        {
+            Interop.Close(backlog.Dequeue());
+        }
+    }
+}

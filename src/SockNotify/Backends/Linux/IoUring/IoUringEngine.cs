@@ -1,0 +1,510 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using SockNotify.Internal;
+using static SockNotify.Interop;
+using static SockNotify.Interop.IoUring;
+
+namespace SockNotify.Backends.Linux.IoUring;
+
+/// <summary>
+/// The Linux engine with overlapped operations in io_uring. One ring per port, shared by every thread; the parts
+/// follow liburing's files: <see cref="Ring"/> (setup and mapping), <see cref="SubmissionQueue"/>,
+/// <see cref="CompletionQueue"/>, <see cref="FixedFileTable"/> and <see cref="ProvidedBufferRing"/> (registrations),
+/// <see cref="Prep"/> (one preparation per opcode), and the multishot accept in <c>IoUringEngine.Accept.cs</c>.
+/// <list type="bullet">
+/// <item><b>Who submits</b>: a starter writes its entry under the submission gate and publishes it. If some thread
+/// sleeps in the port, the starter submits at once (<see cref="SubmitStarted"/>); otherwise the entry waits for the next
+/// waiter, whose wait submits everything pending first (the ready queue's sleeper count makes this race-free), and the
+/// port's sweep submits what a thread that stopped dequeuing left behind.</item>
+/// <item><b>Sockets</b> sit in the fixed-file table at their association's slot, so an entry written now and submitted
+/// later can never reach another socket that reused the descriptor number, and a socket the user disposes stays alive
+/// until the port has cancelled its operations (then it closes normally).</item>
+/// <item><b>Waiting</b>: threads block in <c>epoll_wait</c>, as with notifications only. The port's wake eventfd is
+/// registered with the ring, so the kernel signals it whenever it posts completions; a waiter first submits what is
+/// pending and does not block while completions wait. So a port used only for notifications pays nothing for io_uring,
+/// and one used for operations makes at most two system calls per batch: one submit, one wait (and a busy loop looks
+/// at epoll only every other batch).</item>
+/// <item><b>Order</b>: one operation per side of a socket is in the kernel at a time, the next submitted when it
+/// completes, so the kernel cannot interleave two sends that go in parts.</item>
+/// <item><b>Completion</b>: any thread reaps, in the kernel's order, under the completion gate. The ring never drops
+/// completions (IORING_FEAT_NODROP); when the kernel had to hold some back, the next wait asks for them.</item>
+/// <item><b>Pooled receives</b> select a buffer from the provided buffer ring when data arrives.</item>
+/// <item><b>User data</b>: an operation's token; with the top bit set, a listener's multishot accept (the rest is the
+/// association's token); all ones, a cancel request, whose own completion is ignored.</item>
+/// </list>
+/// </summary>
+internal sealed unsafe partial class IoUringEngine : LinuxEngine
+{
+    private const ulong CancelData = ulong.MaxValue;
+
+    private readonly Ring _ring;
+    private readonly SubmissionQueue _submissions;
+    private readonly CompletionQueue _completions;
+    private readonly FixedFileTable _files;
+    private readonly ProvidedBufferRing _bufferRing;
+    private readonly int _bufferSize;
+    private readonly int _bufferCount;
+    private readonly Lock _buffersGate = new();
+    private BufferPool? _buffers;
+
+    /// <summary>Whether the last wait looked at epoll (a hint; races between threads are harmless).</summary>
+    private bool _epollPolledLast;
+
+    /// <summary>Requests the kernel holds (submitted or written, not yet reaped); disposal waits for them.</summary>
+    private int _inKernel;
+
+    private bool _disposing;
+    private bool _drained;
+
+    private IoUringEngine(PortCore port, EpollSelector epoll, Ring ring, FixedFileTable files, ProvidedBufferRing bufferRing,
+        int bufferSize, int bufferCount)
+        : base(port, epoll)
+    {
+        _ring = ring;
+        _submissions = ring.Submissions;
+        _completions = ring.Completions;
+        _files = files;
+        _bufferRing = bufferRing;
+        _bufferSize = bufferSize;
+        _bufferCount = bufferCount;
+    }
+
+    public override CompletionPortBackend Backend => CompletionPortBackend.IoUring;
+
+    public override BufferPool Buffers
+    {
+        get
+        {
+            if (Volatile.Read(ref _buffers) is { } buffers)
+            {
+                return buffers;
+            }
+
+            lock (_buffersGate)
+            {
+                if (_buffers is null)
+                {
+                    BufferPool pool = new(Port, _bufferSize, _bufferCount);
+                    for (int id = 0; id < pool.Count; id++)
+                    {
+                        _bufferRing.Add(pool[id]);
+                    }
+
+                    Volatile.Write(ref _buffers, pool);
+                }
+
+                return _buffers;
+            }
+        }
+    }
+
+    public override bool HasFreeBuffer => _bufferRing.HasFree;
+
+    public override bool ReleasedEverything => _drained;
+
+    protected override bool CompletionsWaiting => _completions.HasEntries;
+
+    /// <summary>
+    /// Sets up a ring with its registrations, or says why not (the kernel refused io_uring or lacks a feature this
+    /// engine needs), so that the port can fall back to epoll.
+    /// </summary>
+    public static bool TryCreate(PortCore port, EpollSelector epoll, CompletionPortOptions options,
+        [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IoUringEngine? engine, out string? refusal)
+    {
+        engine = null;
+        if (!Ring.TryCreate(options.RingSubmissionEntries, options.RingCompletionEntries, out Ring? ring, out refusal))
+        {
+            return false;
+        }
+
+        ProvidedBufferRing? bufferRing = null;
+        try
+        {
+            if (FixedFileTable.TryRegister(ring!, out refusal) is not { } files)
+            {
+                return false;
+            }
+
+            int wakeEvent = epoll.WakeDescriptor;
+            // SAFETY: the kernel reads the one descriptor during the call only.
+            if (ring!.Register(IORING_REGISTER_EVENTFD, &wakeEvent, 1) < 0)
+            {
+                refusal = $"registering the wake eventfd failed: {Marshal.GetPInvokeErrorMessage((int)LastErrno())}";
+                return false;
+            }
+
+            bufferRing = ProvidedBufferRing.TryRegister(ring, options.PooledBufferCount, out refusal);
+            if (bufferRing is null)
+            {
+                return false;
+            }
+
+            engine = new IoUringEngine(port, epoll, ring, files, bufferRing, options.PooledBufferSize, options.PooledBufferCount);
+            return true;
+        }
+        finally
+        {
+            if (engine is null)
+            {
+                ring!.Dispose(); // The kernel drops the buffer ring's registration with the ring: free it after.
+                bufferRing?.Free();
+            }
+        }
+    }
+
+    public override SocketNotifyResult Associate(Association association)
+    {
+        if ((uint)association.Slot >= _files.Size)
+        {
+            return SocketNotifyResult.InsufficientResources;
+        }
+
+        bool added = false;
+        try
+        {
+            association.Handle.DangerousAddRef(ref added);
+            int fd = (int)association.Handle.DangerousGetHandle();
+            return _files.Update(association.Slot, fd) ? SocketNotifyResult.Success : SocketNotifyResult.SystemError;
+        }
+        catch (ObjectDisposedException)
+        {
+            return SocketNotifyResult.SocketClosed;
+        }
+        finally
+        {
+            if (added)
+            {
+                association.Handle.DangerousRelease();
+            }
+        }
+    }
+
+    public override void Dissociate(Association association)
+    {
+        lock (association)
+        {
+            if (association.EngineState is IoUringSocketState { AcceptArmed: true })
+            {
+                RequestCancel(AcceptData(association));
+            }
+
+            CloseBacklog(association);
+        }
+
+        _listeners.TryRemove(association, out _);
+        Flush(); // Entries written for it must reach the kernel while its slot still names its socket.
+        _files.Update(association.Slot, -1);
+    }
+
+    public override SocketError Start(Operation operation, ref CompletionSink sink)
+    {
+        if (operation.Kind == OperationKind.Accept)
+        {
+            return StartAccept(operation, ref sink);
+        }
+
+        // One operation per side in the kernel at a time, as the epoll engine and Winsock keep them: two sends in
+        // the kernel at once could interleave their bytes when the first one goes in parts.
+        return FirstInKernelOrder(operation.Owner.SideOf(operation)) == operation ? Submit(operation) : SocketError.IOPending;
+    }
+
+    public override void Advance(ref OperationList side, ref CompletionSink sink)
+    {
+        if (_disposing)
+        {
+            return; // Disposal cancelled everything in the kernel: nothing new may go in after it.
+        }
+
+        while (FirstInKernelOrder(side) is { State: OperationState.Pending } next)
+        {
+            if (Submit(next) == SocketError.IOPending)
+            {
+                return;
+            }
+
+            next.Error = SocketError.NoBufferSpaceAvailable; // The ring stayed full: fail it rather than stall the side.
+            sink.Add(Port.Operations.Finish(next));
+        }
+    }
+
+    public override void Resume(Operation operation, ref CompletionSink sink)
+    {
+        if (Submit(operation) != SocketError.IOPending)
+        {
+            operation.Error = SocketError.NoBufferSpaceAvailable;
+            sink.Add(Port.Operations.Finish(operation));
+        }
+    }
+
+    public override void Cancel(Operation operation) => RequestCancel(operation.Token.Value);
+
+    public override void SubmitStarted()
+    {
+        // A sleeping thread will not submit what this one wrote: submit now. Otherwise the next waiter does (it counts
+        // itself a sleeper before it reads the submission queue; the fence orders the entry's publication before the read).
+        Interlocked.MemoryBarrier();
+        if (Queue.HasSleepers)
+        {
+            Flush();
+        }
+    }
+
+    public override void Flush() => _submissions.Submit();
+
+    public override void ReturnBuffer(PooledBuffer buffer) => _bufferRing.Add(buffer);
+
+    public override void Dispose()
+    {
+        // Cancel whatever the kernel still holds and wait for it, so that no pinned buffer, native structure or pooled
+        // buffer is released while the kernel may still write to it. Socket operations cancel at once.
+        _disposing = true;
+        lock (_submissions.Gate)
+        {
+            SubmissionEntry* entry = _submissions.NextEntry();
+            if (entry is not null)
+            {
+                Prep.CancelAll(entry, CancelData);
+                _submissions.Publish();
+            }
+        }
+
+        CompletionEntry[] discarded = new CompletionEntry[64];
+        long deadline = Stopwatch.GetTimestamp() + (Stopwatch.Frequency * 5);
+        KernelTimespec pause = new() { Nanoseconds = 10_000_000 };
+        // SAFETY: the kernel reads the timespec through this pointer during each call only.
+        GetEventsArgument argument = new() { Timespec = (ulong)&pause };
+        while (Volatile.Read(ref _inKernel) > 0 && Stopwatch.GetTimestamp() < deadline)
+        {
+            _ring.Enter(_submissions.Pending, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &argument);
+            CompletionSink sink = new(discarded, this);
+            Reap(ref sink);
+            foreach (CompletionEntry entry in discarded.AsSpan(0, sink.Count))
+            {
+                entry.AcceptSocket?.Dispose();
+            }
+        }
+
+        foreach (Association listener in _listeners.Keys)
+        {
+            lock (listener)
+            {
+                CloseBacklog(listener);
+            }
+        }
+
+        _drained = Volatile.Read(ref _inKernel) == 0;
+        _ring.Dispose();
+        if (_drained)
+        {
+            // Otherwise the kernel may still hold some: leaking this memory is better than letting it be reused.
+            _bufferRing.Free();
+            _buffers?.Dispose();
+        }
+
+        base.Dispose();
+    }
+
+    protected override int WaitForEvents(Span<ReadyEvent> ready, int timeoutMilliseconds)
+    {
+        uint toSubmit = _submissions.Pending;
+        // GETEVENTS with no minimum runs the operations' deferred kernel work and moves completions the kernel held
+        // back into the ring.
+        bool kernelWork = _submissions.KernelWorkPending;
+        if (toSubmit > 0 || kernelWork)
+        {
+            _ring.Enter(toSubmit, 0, kernelWork ? IORING_ENTER_GETEVENTS : 0, null);
+        }
+
+        bool completionsWaiting = _completions.HasEntries;
+        if (completionsWaiting && _epollPolledLast)
+        {
+            // Busy with completions: look at epoll every other time, which halves the system calls of a busy loop
+            // and delays notifications and posts by one batch at most.
+            _epollPolledLast = false;
+            return 0;
+        }
+
+        _epollPolledLast = true;
+        return Epoll.Wait(ready, completionsWaiting ? 0 : timeoutMilliseconds);
+    }
+
+    // Associated sockets are never in the epoll set with this engine.
+    protected override void OnAssociationReady(Association association, SocketNotifyEvents events, ref CompletionSink sink)
+    {
+    }
+
+    protected override void Reap(ref CompletionSink sink)
+    {
+        int room = sink.Room;
+        if (room == 0)
+        {
+            return;
+        }
+
+        // Completions are handled in the kernel's order, under the gate: a multishot accept's last completion must not
+        // overtake its earlier ones.
+        lock (_completions.Gate)
+        {
+            uint count = _completions.Peek(room, out uint head);
+            for (uint i = 0; i < count; i++)
+            {
+                Complete(_completions[head + i], ref sink);
+            }
+
+            _completions.Advance(head, count);
+        }
+    }
+
+    /// <summary>The side's first operation that goes to the kernel in turn (Accepts wait for the multishot accept instead).</summary>
+    private static Operation? FirstInKernelOrder(in OperationList side)
+    {
+        for (Operation? operation = side.Head; operation is not null; operation = operation.Next)
+        {
+            if (operation.Kind != OperationKind.Accept)
+            {
+                return operation;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Writes the operation's entry and moves it <see cref="OperationState.InKernel"/>. Under the association's lock.</summary>
+    private SocketError Submit(Operation operation)
+    {
+        lock (_submissions.Gate)
+        {
+            SubmissionEntry* entry = _submissions.NextEntry();
+            if (entry is null)
+            {
+                return SocketError.NoBufferSpaceAvailable;
+            }
+
+            Prepare(operation, entry);
+            _submissions.Publish();
+        }
+
+        operation.State = OperationState.InKernel;
+        Interlocked.Increment(ref _inKernel);
+        return SocketError.IOPending;
+    }
+
+    private void Prepare(Operation operation, SubmissionEntry* entry)
+    {
+        int file = operation.Owner.Slot;
+        ulong data = operation.Token.Value;
+        switch (operation.Kind)
+        {
+            case OperationKind.Connect:
+                Prep.Connect(entry, file, operation.AddressBuffer, operation.AddressLength, data);
+                break;
+            case OperationKind.Receive:
+                Prep.Receive(entry, file, operation.Buffer, operation.Length, operation.MessageFlags, data);
+                break;
+            case OperationKind.ReceivePooled:
+                Prep.ReceiveSelectBuffer(entry, file, ProvidedBufferRing.Group, _bufferSize, operation.MessageFlags, data);
+                break;
+            case OperationKind.ReceiveMessage:
+                Prep.ReceiveMessage(entry, file, operation.Message, operation.MessageFlags, data);
+                break;
+            case OperationKind.Send:
+                Prep.Send(entry, file, operation.Buffer, operation.Length, operation.MessageFlags, data);
+                break;
+            case OperationKind.SendMessage:
+                Prep.SendMessage(entry, file, operation.Message, operation.MessageFlags, data);
+                break;
+            default:
+                throw new UnreachableException($"{operation.Kind} is not submitted on its own.");
+        }
+    }
+
+    /// <summary>Asks the kernel to cancel the request with <paramref name="target"/> as its user data.</summary>
+    private void RequestCancel(ulong target)
+    {
+        lock (_submissions.Gate)
+        {
+            SubmissionEntry* entry = _submissions.NextEntry();
+            if (entry is null)
+            {
+                return; // Cancellation is a request; the operation still completes on its own.
+            }
+
+            Prep.Cancel(entry, target, CancelData);
+            _submissions.Publish();
+        }
+    }
+
+    private void Complete(in CompletionQueueEntry completion, ref CompletionSink sink)
+    {
+        if (completion.UserData == CancelData)
+        {
+            return;
+        }
+
+        if ((completion.UserData & SlotToken.EngineBit) != 0)
+        {
+            CompleteMultishotAccept(completion, ref sink);
+            return;
+        }
+
+        Operation? operation = Port.Operations.Find(new SlotToken(completion.UserData));
+        if (operation is null)
+        {
+            Debug.Fail("A completion for no operation.");
+            return;
+        }
+
+        PooledBuffer? selected = null;
+        if ((completion.Flags & IORING_CQE_F_BUFFER) != 0)
+        {
+            _bufferRing.Took();
+            selected = Buffers[(int)(completion.Flags >> IORING_CQE_BUFFER_SHIFT)];
+        }
+
+        Interlocked.Decrement(ref _inKernel);
+        Association owner = operation.Owner;
+        lock (owner)
+        {
+            bool cancelling = operation.State == OperationState.InKernelCancelling;
+            operation.State = OperationState.Pending;
+            ref OperationList side = ref owner.SideOf(operation);
+            int result = completion.Result;
+            if (operation.Kind == OperationKind.ReceivePooled && result == -(int)Errno.ENOBUFS)
+            {
+                if (!cancelling && !owner.IsRemoved && !_disposing)
+                {
+                    Port.Operations.Parked.Park(operation);
+                    return;
+                }
+
+                result = -(int)Errno.ECANCELED; // Cancelled while the kernel found no buffer: it must not wait for one.
+            }
+
+            if (selected is not null)
+            {
+                if (result > 0)
+                {
+                    operation.PooledBuffer = selected;
+                }
+                else
+                {
+                    _bufferRing.Add(selected); // End of stream or an error: nothing to lend.
+                }
+            }
+
+            if (result < 0)
+            {
+                operation.Error = ToSocketError((Errno)(-result));
+            }
+            else if (operation.Kind != OperationKind.Connect)
+            {
+                operation.Transferred = result;
+            }
+
+            sink.Add(Port.Operations.Finish(operation));
+            Advance(ref side, ref sink);
+        }
+    }
+}

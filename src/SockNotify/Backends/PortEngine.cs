@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using SockNotify.Backends.Linux;
+using SockNotify.Internal;
+
+namespace SockNotify.Backends;
+
+/// <summary>
+/// The seam between what every operating system shares and what one provides, as mio's <c>src/sys/mod.rs</c> draws it.
+/// <para><b>Above the seam, shared</b>: the public API and its validation (<see cref="CompletionPort"/>); the tables
+/// that map registrations, completion keys, operations and contexts to the tokens the kernel carries
+/// (<see cref="RegistrationTable"/>, <see cref="OperationTable"/>, <see cref="SlotToken"/>); the registration state
+/// machine and the Remove-is-last bookkeeping (<see cref="Registrar"/>: it posts a Remove entry after
+/// <see cref="Delete"/> succeeded); the exactly-once finish of an operation and pooled receives waiting for a buffer
+/// (<see cref="OperationManager"/>); the timeout loop of a dequeue (<see cref="Dequeue"/>).</para>
+/// <para><b>What an engine provides, and promises</b>:</para>
+/// <list type="bullet">
+/// <item><b>Waiting</b>: <see cref="Wait"/> writes notifications, operation completions and posted packets, in any mix.
+/// It may return 0 (woken, interrupted, or nothing deliverable): the loop waits again until its deadline. Once the
+/// port is disposed it returns <see cref="PortClosed"/> and makes one more waiter return (waiters pass the wake on).
+/// Notifications go through <see cref="Registration.Filter"/>: the kernel may report more than asked, or spuriously.</item>
+/// <item><b>Posting and waking</b>: <see cref="Post"/> queues an entry that exactly one dequeuer receives, in post
+/// order, waking a waiter if one sleeps; <see cref="Wake"/> makes one current or future wait return.</item>
+/// <item><b>Notifications</b>: <see cref="Add"/>, <see cref="Modify"/>, <see cref="Disable"/> and <see cref="Delete"/>
+/// keep the kernel's registration under the registration's token, with Level/Edge and OneShot/Persistent done by the
+/// kernel so that a one-shot registration fires for one waiter only. After a successful Delete no wait that starts
+/// later reports the token. The registrar serializes the calls about one registration (under its lock).</item>
+/// <item><b>Operations</b>: <see cref="Associate"/> prepares a socket, <see cref="Dissociate"/> forgets it after its
+/// operations were cancelled. <see cref="Start"/> (under the association's lock) returns IOPending, after which the
+/// operation ends exactly once, through <see cref="OperationManager.Finish"/> with the association's lock held, whatever
+/// its outcome; any other result means it did not start. An engine keeps each side's operations in start order, one in
+/// the kernel at a time. It moves an operation to <see cref="OperationState.InKernel"/> when the kernel takes it and back
+/// to <see cref="OperationState.Pending"/> when the kernel's final report comes; <see cref="Cancel"/> is then only a
+/// request (the operation may still complete with its result). A pooled receive that finds no free buffer is handed
+/// to <see cref="ParkedReceives.Park"/>, and comes back through <see cref="Resume"/>.</item>
+/// <item><b>Submission</b>: an engine may batch what <see cref="Start"/> writes; <see cref="SubmitStarted"/>, called
+/// after the association's lock is released, submits when no waiting thread would, and <see cref="Flush"/> submits at once.</item>
+/// <item><b>Disposal</b>: <see cref="IDisposable.Dispose"/> runs once, after the last call left the port. It cancels what
+/// the kernel holds and waits for it, so that no buffer is released while the kernel may write to it, and reports in
+/// <see cref="ReleasedEverything"/> whether the kernel let go of everything. Nothing completes after it; a queued
+/// accepted socket no one will dequeue is closed.</item>
+/// <item><b>Threads</b>: every member may be called from many threads at once.</item>
+/// </list>
+/// <para><b>Shapes</b>: on Linux (<see cref="LinuxEngine"/>) epoll reports readiness, an eventfd wakes, and a managed
+/// queue holds posted entries, with operations in io_uring or performed on readiness. On Windows the kernel's completion
+/// port is the queue: <see cref="Wait"/> is <c>GetQueuedCompletionStatusEx</c>, <see cref="Post"/> is
+/// <c>PostQueuedCompletionStatus</c> carrying tokens for the key and context objects, <see cref="Wake"/> a private
+/// packet, <see cref="Start"/> an overlapped call whose OVERLAPPED is the operation's; notifications come from
+/// <c>ProcessSocketNotifications</c> (whose own Remove packets the engine drops: the registrar posts the port's) or
+/// from AFD polls.</para>
+/// </summary>
+internal abstract class PortEngine : IDisposable
+{
+    /// <summary>What <see cref="Wait"/> returns once the port is disposed.</summary>
+    protected const int PortClosed = -1;
+
+    /// <summary>The kernel interface that performs operations (never Automatic).</summary>
+    public abstract CompletionPortBackend Backend { get; }
+
+    /// <summary>The pool pooled receives draw from (made on first use).</summary>
+    public abstract BufferPool Buffers { get; }
+
+    /// <summary>Whether a pooled receive could find a buffer now.</summary>
+    public abstract bool HasFreeBuffer { get; }
+
+    /// <summary>After <see cref="IDisposable.Dispose"/>: whether the kernel let go of every operation's memory.</summary>
+    public abstract bool ReleasedEverything { get; }
+
+    /// <summary>Makes the engine for this machine: the Linux engine (io_uring or epoll) for now.</summary>
+    /// <exception cref="PlatformNotSupportedException">The system is not supported, or a refused backend was asked for.</exception>
+    public static PortEngine Create(PortCore port, CompletionPortOptions options) => OperatingSystem.IsLinux()
+        ? LinuxEngine.Create(port, options)
+        : throw new PlatformNotSupportedException("SockNotify's CompletionPort supports Linux only so far.");
+
+    /// <summary>
+    /// Dequeues up to <c>entries.Length</c> entries, waiting at most <paramref name="millisecondsTimeout"/>: returns
+    /// as soon as there is one, never before the timeout otherwise, and PortClosed once the port is disposed.
+    /// </summary>
+    public CompletionWaitResult Dequeue(Span<CompletionEntry> entries, int millisecondsTimeout, out int count)
+    {
+        count = 0;
+        if (entries.IsEmpty)
+        {
+            return CompletionWaitResult.Success;
+        }
+
+        long start = millisecondsTimeout > 0 ? Stopwatch.GetTimestamp() : 0;
+        int waitMilliseconds = millisecondsTimeout;
+        while (true)
+        {
+            int produced = Wait(entries, waitMilliseconds);
+            if (produced == PortClosed)
+            {
+                return CompletionWaitResult.PortClosed;
+            }
+
+            if (produced > 0)
+            {
+                count = produced;
+                return CompletionWaitResult.Success;
+            }
+
+            if (millisecondsTimeout == Timeout.Infinite)
+            {
+                continue;
+            }
+
+            // Woken or interrupted with nothing to deliver: wait out the rest, rounding up so as never to return early.
+            double remaining = millisecondsTimeout - Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            if (remaining <= 0)
+            {
+                return CompletionWaitResult.TimedOut;
+            }
+
+            waitMilliseconds = (int)Math.Ceiling(remaining);
+        }
+    }
+
+    /// <summary>Queues an entry for one dequeuer, waking a waiter if needed.</summary>
+    public abstract void Post(in CompletionEntry entry);
+
+    /// <summary>Makes one waiter return (or the next wait, if none is waiting), from any thread.</summary>
+    public abstract void Wake();
+
+    /// <summary>Creates the kernel registration. The filter is non-empty and valid.</summary>
+    public abstract SocketNotifyResult Add(Registration registration, SocketNotifyEvents filter, SocketNotifyTrigger trigger);
+
+    /// <summary>Re-arms an existing kernel registration with a new filter and triggers.</summary>
+    public abstract SocketNotifyResult Modify(Registration registration, SocketNotifyEvents filter, SocketNotifyTrigger trigger);
+
+    /// <summary>Stops reporting the socket without deleting its kernel registration (one more error or hang-up may come; the port drops it).</summary>
+    public abstract SocketNotifyResult Disable(Registration registration);
+
+    /// <summary>Deletes the kernel registration: no wait that starts afterwards reports its token.</summary>
+    public abstract SocketNotifyResult Delete(Registration registration);
+
+    /// <summary>Prepares the kernel for operations on a newly associated socket. Under the association's lock.</summary>
+    public abstract SocketNotifyResult Associate(Association association);
+
+    /// <summary>Forgets a socket whose association ended and whose operations were cancelled.</summary>
+    public abstract void Dissociate(Association association);
+
+    /// <summary>
+    /// Starts an operation already on its side's list, under the association's lock; completions it produces at once
+    /// go to the sink. Returns IOPending, or the error that kept it from starting (nothing will be queued).
+    /// </summary>
+    public abstract SocketError Start(Operation operation, ref CompletionSink sink);
+
+    /// <summary>Asks the kernel to end an <see cref="OperationState.InKernelCancelling"/> operation. Under the association's lock.</summary>
+    public abstract void Cancel(Operation operation);
+
+    /// <summary>Lets the side's new first operation proceed after the one before it ended outside the engine. Under the lock.</summary>
+    public abstract void Advance(ref OperationList side, ref CompletionSink sink);
+
+    /// <summary>Starts a parked pooled receive again after a buffer came back. Under the association's lock.</summary>
+    public abstract void Resume(Operation operation, ref CompletionSink sink);
+
+    /// <summary>After <see cref="Start"/>, outside the lock: submits what it wrote unless a waiting thread will.</summary>
+    public virtual void SubmitStarted()
+    {
+    }
+
+    /// <summary>Submits at once whatever was started and not yet submitted.</summary>
+    public virtual void Flush()
+    {
+    }
+
+    /// <summary>Puts a buffer the user gave back where pooled receives find it.</summary>
+    public abstract void ReturnBuffer(PooledBuffer buffer);
+
+    public abstract void Dispose();
+
+    /// <summary>
+    /// Waits up to <paramref name="timeoutMilliseconds"/> (-1: forever, 0: poll) and writes what is deliverable; see the
+    /// class remarks. Returns the count written, 0, or <see cref="PortClosed"/>.
+    /// </summary>
+    protected abstract int Wait(Span<CompletionEntry> entries, int timeoutMilliseconds);
+}

@@ -1,0 +1,113 @@
+using System.Collections.Concurrent;
+using SockNotify.Backends;
+
+namespace SockNotify.Internal;
+
+/// <summary>
+/// Pooled receives that found every buffer lent, waiting for one to come back (<see cref="OperationState.WaitingForBuffer"/>).
+/// Each waits under the token of the use it was parked for, so an entry whose operation was cancelled, finished or
+/// recycled meanwhile is skipped when its turn comes.
+/// </summary>
+internal sealed class ParkedReceives(PortCore port)
+{
+    private readonly ConcurrentQueue<(Operation Operation, SlotToken Token)> _parked = new();
+
+    /// <summary>Parks a pooled receive that found no free buffer. The caller holds the association's lock.</summary>
+    public void Park(Operation operation)
+    {
+        if (operation.State == OperationState.WaitingForBuffer)
+        {
+            return;
+        }
+
+        operation.State = OperationState.WaitingForBuffer;
+        _parked.Enqueue((operation, operation.Token));
+        if (port.Engine.HasFreeBuffer)
+        {
+            // A buffer came back between the failed take and the park, and its return found no one to resume.
+            ThreadPool.UnsafeQueueUserWorkItem(static parked => parked.ResumeFromPool(), this, preferLocal: false);
+        }
+    }
+
+    /// <summary>Gives a pooled buffer back to the engine and resumes one parked receive (see <see cref="CompletionPort.ReturnBuffer"/>).</summary>
+    public void ReturnBuffer(PooledBuffer buffer)
+    {
+        if (!port.Lifetime.TryEnter())
+        {
+            if (!buffer.TryTakeBack()) // The port is gone: only the pool's memory is waiting for this buffer.
+            {
+                throw new InvalidOperationException("The pooled buffer was already given back.");
+            }
+
+            return;
+        }
+
+        try
+        {
+            if (!buffer.TryTakeBack())
+            {
+                throw new InvalidOperationException("The pooled buffer was already given back.");
+            }
+
+            port.Engine.ReturnBuffer(buffer);
+            Resume(1);
+        }
+        finally
+        {
+            port.Lifetime.Exit();
+        }
+    }
+
+    private void ResumeFromPool()
+    {
+        if (port.Lifetime.TryEnter())
+        {
+            try
+            {
+                Resume(int.MaxValue);
+            }
+            finally
+            {
+                port.Lifetime.Exit();
+            }
+        }
+    }
+
+    /// <summary>Starts again up to <paramref name="count"/> parked pooled receives, while buffers are free.</summary>
+    private void Resume(int count)
+    {
+        PortEngine engine = port.Engine;
+        int resumed = 0;
+        while (resumed < count && engine.HasFreeBuffer && _parked.TryDequeue(out (Operation Operation, SlotToken Token) parked))
+        {
+            Operation operation = parked.Operation;
+            if (operation.Owner is not { } owner)
+            {
+                continue; // Finished and recycled meanwhile: a stale entry does not count.
+            }
+
+            CompletionSink sink = new([], engine);
+            lock (owner)
+            {
+                if (operation.Token != parked.Token || operation.State != OperationState.WaitingForBuffer)
+                {
+                    continue; // Cancelled, finished, or recycled for another use.
+                }
+
+                operation.State = OperationState.Pending;
+                if (owner.IsRemoved)
+                {
+                    ref OperationList side = ref owner.SideOf(operation);
+                    sink.Add(port.Operations.FinishAborted(operation));
+                    engine.Advance(ref side, ref sink);
+                    continue;
+                }
+
+                engine.Resume(operation, ref sink);
+                resumed++;
+            }
+
+            engine.Flush();
+        }
+    }
+}
