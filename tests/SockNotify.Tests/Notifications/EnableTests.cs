@@ -1,6 +1,6 @@
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class EnableTests
 {

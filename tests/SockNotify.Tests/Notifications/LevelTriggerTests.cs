@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class LevelTriggerTests
 {

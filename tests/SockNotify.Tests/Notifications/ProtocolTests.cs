@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class ProtocolTests
 {

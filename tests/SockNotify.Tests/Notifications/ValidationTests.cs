@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class ValidationTests
 {

@@ -1,6 +1,6 @@
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 /// <summary>Races found in review, each kept from coming back.</summary>
 public class RegressionTests

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Port;
 
 public class TimeoutTests
 {
