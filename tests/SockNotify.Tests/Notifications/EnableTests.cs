@@ -46,7 +46,7 @@ public class EnableTests
         using TcpPair pair = TcpPair.Create();
         port.Register(Items.Enable(pair.Server, null, SocketNotifyEvents.Out, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot));
         CompletionEntry[] entries = new CompletionEntry[4];
-        Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, 5000));
+        Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, Expect.DeadlineMilliseconds));
         Assert.Equal(1, count);
         Assert.Null(entries[0].CompletionKey);
         Assert.Equal(SocketNotifyEvents.Out, entries[0].Events);

@@ -125,7 +125,7 @@ public class EventMappingTests
 
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.All, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot));
         CompletionEntry[] entries = new CompletionEntry[8];
-        Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, 5000));
+        Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, Expect.DeadlineMilliseconds));
         Assert.Equal(1, count);
         Assert.Equal(SocketNotifyEvents.In | SocketNotifyEvents.Out | SocketNotifyEvents.Hangup, entries[0].Events);
     }

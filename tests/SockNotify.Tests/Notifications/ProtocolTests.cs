@@ -49,7 +49,7 @@ public class ProtocolTests
 
         while (received < Datagrams)
         {
-            Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, 5000));
+            Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, Expect.DeadlineMilliseconds));
             foreach (CompletionEntry entry in entries.AsSpan(0, count))
             {
                 Assert.Same(key, entry.CompletionKey);

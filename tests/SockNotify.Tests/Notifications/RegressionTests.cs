@@ -86,7 +86,7 @@ public class RegressionTests
                 waiting.Set();
                 try
                 {
-                    result = port.GetQueuedCompletionStatus(new CompletionEntry[1], out _, 5000);
+                    result = port.GetQueuedCompletionStatus(new CompletionEntry[1], out _, Expect.DeadlineMilliseconds);
                 }
                 catch (ObjectDisposedException)
                 {

@@ -63,7 +63,7 @@ public class OperationValidationTests
         Assert.Throws<ArgumentException>(() => port.Connect(pair.Server, new DnsEndPoint("localhost", 80), null));
         Assert.Throws<ArgumentNullException>(() => port.ReceiveFrom(pair.Server, new byte[1], SocketFlags.None, null!, null));
         Assert.Equal(0, port.OperationsInUse);
-        Completions.None(port, 50);
+        Expect.Nothing(port, 50);
     }
 
     [Fact]
@@ -75,7 +75,7 @@ public class OperationValidationTests
 
         Assert.Throws<ObjectDisposedException>(() => port.Associate(pair.Client, null));
         Assert.Equal(SocketError.OperationAborted, port.Send(pair.Server, new byte[1], SocketFlags.None, null));
-        Completions.None(port, 50);
+        Expect.Nothing(port, 50);
     }
 
     [Fact]

@@ -24,7 +24,7 @@ public class DisposeTests
         Thread.Sleep(100); // Let every thread reach epoll_wait.
         port.Dispose();
 
-        Assert.All(waiters, w => Assert.True(w.Join(TimeSpan.FromSeconds(5))));
+        Assert.All(waiters, w => Assert.True(w.Join(Expect.DeadlineMilliseconds)));
         Assert.All(results, r => Assert.Equal(CompletionWaitResult.PortClosed, r));
     }
 

@@ -103,7 +103,7 @@ public class PostTests
         Thread.Sleep(50);
         port.PostQueuedCompletionStatus(postKey, 0, null);
         pair.Client.Send([1]);
-        Assert.True(waiter.Join(TimeSpan.FromSeconds(5)));
+        Assert.True(waiter.Join(Expect.DeadlineMilliseconds));
         Assert.Equal(new HashSet<object?> { postKey, socketKey }, keys.ToHashSet());
     }
 }
