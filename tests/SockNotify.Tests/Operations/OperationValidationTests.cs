@@ -49,10 +49,10 @@ public class OperationValidationTests
         Assert.Equal(SocketNotifyResult.InvalidRegistration, enableAssociated.RegistrationResult);
     }
 
-    [Fact]
-    public void Bad_arguments_throw_before_anything_starts()
+    [Theory, BothBackends]
+    public void Bad_arguments_throw_before_anything_starts(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = Ports.AssociatedPair(port, "key");
 
         Assert.Throws<ArgumentNullException>(() => port.Associate(null!, null));
@@ -66,10 +66,10 @@ public class OperationValidationTests
         Expect.Nothing(port, 50);
     }
 
-    [Fact]
-    public void A_disposed_socket_cannot_be_associated_and_its_operations_do_not_start()
+    [Theory, BothBackends]
+    public void A_disposed_socket_cannot_be_associated_and_its_operations_do_not_start(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         TcpPair pair = Ports.AssociatedPair(port, "key");
         pair.Dispose();
 
