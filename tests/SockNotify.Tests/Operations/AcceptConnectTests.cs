@@ -14,7 +14,7 @@ public class AcceptConnectTests
         port.Associate(listener, "listener");
         for (int i = 0; i < 4; i++)
         {
-            Completions.AssertStarted(port.Accept(listener, i));
+            Expect.Started(port.Accept(listener, i));
         }
 
         List<Socket> clients = [];
@@ -25,7 +25,7 @@ public class AcceptConnectTests
             clients.Add(client);
         }
 
-        List<CompletionEntry> entries = Completions.Take(port, 4);
+        List<CompletionEntry> entries = Expect.Completions(port, 4);
         try
         {
             Assert.All(entries, e =>
@@ -54,20 +54,20 @@ public class AcceptConnectTests
         using CompletionPort port = Ports.Create(backend);
         using Socket listener = Loopback.Listener();
         port.Associate(listener, "listener");
-        Completions.AssertStarted(port.Accept(listener, "first"));
+        Expect.Started(port.Accept(listener, "first"));
         Socket[] clients = [.. Enumerable.Range(0, 5).Select(_ => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))];
         List<CompletionEntry> entries = [];
         try
         {
             Array.ForEach(clients, c => c.Connect(listener.LocalEndPoint!));
-            entries.Add(Completions.Next(port));
-            Completions.None(port, 50);
+            entries.Add(Expect.Completion(port));
+            Expect.Nothing(port, 50);
             for (int i = 0; i < 4; i++)
             {
-                Completions.AssertStarted(port.Accept(listener, "later"));
+                Expect.Started(port.Accept(listener, "later"));
             }
 
-            entries.AddRange(Completions.Take(port, 4));
+            entries.AddRange(Expect.Completions(port, 4));
 
             Assert.All(entries, e => Assert.NotNull(e.AcceptSocket));
             Assert.Equal(
@@ -87,11 +87,11 @@ public class AcceptConnectTests
         using CompletionPort port = Ports.Create(backend);
         Socket listener = Loopback.Listener();
         port.Associate(listener, "listener");
-        Completions.AssertStarted(port.Accept(listener, 1));
-        Completions.AssertStarted(port.Accept(listener, 2));
+        Expect.Started(port.Accept(listener, 1));
+        Expect.Started(port.Accept(listener, 2));
 
         listener.Dispose();
-        List<CompletionEntry> entries = Completions.Take(port, 2);
+        List<CompletionEntry> entries = Expect.Completions(port, 2);
 
         Assert.All(entries, e => Assert.Equal(SocketError.OperationAborted, e.SocketError));
         Assert.True(SpinWait.SpinUntil(() => port.RegistrationCount == 0, 1000));
@@ -104,20 +104,20 @@ public class AcceptConnectTests
         using CompletionPort port = Ports.Create(backend);
         using Socket listener = Loopback.Listener(AddressFamily.InterNetworkV6);
         port.Associate(listener, "listener");
-        Completions.AssertStarted(port.Accept(listener, null));
+        Expect.Started(port.Accept(listener, null));
         using Socket client = new(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
         client.Connect(listener.LocalEndPoint!);
-        using Socket accepted = Completions.Next(port).AcceptSocket!;
+        using Socket accepted = Expect.Completion(port).AcceptSocket!;
         port.Associate(accepted, "connection");
         byte[] buffer = new byte[8];
 
-        Completions.AssertStarted(port.Receive(accepted, buffer, SocketFlags.None, "receive"));
+        Expect.Started(port.Receive(accepted, buffer, SocketFlags.None, "receive"));
         client.Send("ping"u8);
-        Assert.Equal(4u, Completions.Next(port).BytesTransferred);
-        Completions.AssertStarted(port.Send(accepted, buffer.AsMemory(0, 4), SocketFlags.None, "send"));
+        Assert.Equal(4u, Expect.Completion(port).BytesTransferred);
+        Expect.Started(port.Send(accepted, buffer.AsMemory(0, 4), SocketFlags.None, "send"));
 
-        Assert.Equal("connection", Completions.Next(port).CompletionKey);
-        Assert.Equal("ping"u8.ToArray(), ReceiveSendTests.ReadExactly(client, 4));
+        Assert.Equal("connection", Expect.Completion(port).CompletionKey);
+        Assert.Equal("ping"u8.ToArray(), TcpPair.ReadExactly(client, 4));
     }
 
     [Theory, BothBackends]
@@ -128,15 +128,15 @@ public class AcceptConnectTests
         using Socket socket = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         port.Associate(socket, "client");
 
-        Completions.AssertStarted(port.Connect(socket, listener.LocalEndPoint!, "connect"));
-        CompletionEntry entry = Completions.Next(port);
+        Expect.Started(port.Connect(socket, listener.LocalEndPoint!, "connect"));
+        CompletionEntry entry = Expect.Completion(port);
 
         Assert.Equal("connect", entry.Context);
         Assert.Equal(SocketError.Success, entry.SocketError);
         listener.Blocking = true;
         using Socket accepted = listener.Accept();
         socket.Send("connected"u8);
-        Assert.Equal("connected"u8.ToArray(), ReceiveSendTests.ReadExactly(accepted, 9));
+        Assert.Equal("connected"u8.ToArray(), TcpPair.ReadExactly(accepted, 9));
     }
 
     [Theory, BothBackends]
@@ -147,9 +147,9 @@ public class AcceptConnectTests
         using Socket socket = new(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
         port.Associate(socket, "client");
 
-        Completions.AssertStarted(port.Connect(socket, listener.LocalEndPoint!, null));
+        Expect.Started(port.Connect(socket, listener.LocalEndPoint!, null));
 
-        Assert.Equal(SocketError.Success, Completions.Next(port).SocketError);
+        Assert.Equal(SocketError.Success, Expect.Completion(port).SocketError);
     }
 
     [Theory, BothBackends]
@@ -164,9 +164,9 @@ public class AcceptConnectTests
 
         using Socket socket = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         port.Associate(socket, "client");
-        Completions.AssertStarted(port.Connect(socket, closed, null));
+        Expect.Started(port.Connect(socket, closed, null));
 
-        Assert.Equal(SocketError.ConnectionRefused, Completions.Next(port).SocketError);
+        Assert.Equal(SocketError.ConnectionRefused, Expect.Completion(port).SocketError);
     }
 
     [Theory, BothBackends]
@@ -181,17 +181,17 @@ public class AcceptConnectTests
         byte[] buffer = new byte[64];
         SocketAddress from = new(AddressFamily.InterNetworkV6);
 
-        Completions.AssertStarted(port.ReceiveFrom(server, buffer, SocketFlags.None, from, "receive"));
+        Expect.Started(port.ReceiveFrom(server, buffer, SocketFlags.None, from, "receive"));
         client.SendTo("datagram"u8, server.LocalEndPoint!);
-        CompletionEntry received = Completions.Next(port);
+        CompletionEntry received = Expect.Completion(port);
         Assert.Equal(8u, received.BytesTransferred);
         Assert.Equal(client.LocalEndPoint, new IPEndPoint(IPAddress.IPv6Any, 0).Create(from));
 
-        Completions.AssertStarted(port.SendTo(server, buffer.AsMemory(0, 8), SocketFlags.None, from, "reply"));
-        Assert.Equal(8u, Completions.Next(port).BytesTransferred);
+        Expect.Started(port.SendTo(server, buffer.AsMemory(0, 8), SocketFlags.None, from, "reply"));
+        Assert.Equal(8u, Expect.Completion(port).BytesTransferred);
         byte[] reply = new byte[64];
         EndPoint sender = new IPEndPoint(IPAddress.IPv6Any, 0);
-        client.ReceiveTimeout = Completions.DeadlineMilliseconds;
+        client.ReceiveTimeout = Expect.DeadlineMilliseconds;
         int length = client.ReceiveFrom(reply, ref sender);
         Assert.Equal("datagram"u8.ToArray(), reply[..length]);
         Assert.Equal(server.LocalEndPoint, sender);

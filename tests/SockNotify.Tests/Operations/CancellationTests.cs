@@ -10,15 +10,15 @@ public class CancellationTests
     {
         using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = Ports.AssociatedPair(port, "key");
-        Completions.AssertStarted(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
+        Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
 
         Assert.True(port.CancelIo(pair.Server));
-        CompletionEntry entry = Completions.Next(port);
+        CompletionEntry entry = Expect.Completion(port);
 
         Assert.Equal("receive", entry.Context);
         Assert.Equal(SocketError.OperationAborted, entry.SocketError);
         Assert.False(port.CancelIo(pair.Server)); // Nothing left to cancel.
-        Completions.None(port);
+        Expect.Nothing(port);
         Assert.Equal(0, port.OperationsInUse);
     }
 
@@ -30,17 +30,17 @@ public class CancellationTests
         port.Associate(listener, "listener");
         object keep = new();
         object cancel = new();
-        Completions.AssertStarted(port.Accept(listener, keep));
-        Completions.AssertStarted(port.Accept(listener, cancel));
+        Expect.Started(port.Accept(listener, keep));
+        Expect.Started(port.Accept(listener, cancel));
 
         Assert.True(port.CancelIo(listener, cancel));
-        CompletionEntry cancelled = Completions.Next(port);
+        CompletionEntry cancelled = Expect.Completion(port);
         Assert.Same(cancel, cancelled.Context);
         Assert.Equal(SocketError.OperationAborted, cancelled.SocketError);
 
         using Socket client = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         client.Connect(listener.LocalEndPoint!);
-        CompletionEntry accepted = Completions.Next(port);
+        CompletionEntry accepted = Expect.Completion(port);
         using Socket connection = accepted.AcceptSocket!;
         Assert.Same(keep, accepted.Context);
     }
@@ -50,16 +50,16 @@ public class CancellationTests
     {
         using CompletionPort port = Ports.Create(backend);
         TcpPair pair = Ports.AssociatedPair(port, "key");
-        Completions.AssertStarted(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
-        Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, "pooled"));
+        Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
+        Expect.Started(port.ReceivePooled(pair.Server, SocketFlags.None, "pooled"));
 
         pair.Server.Dispose();
-        List<CompletionEntry> entries = Completions.Take(port, 2);
+        List<CompletionEntry> entries = Expect.Completions(port, 2);
 
         Assert.All(entries, e => Assert.Equal(SocketError.OperationAborted, e.SocketError));
         Assert.Equal(["pooled", "receive"], entries.Select(e => (string)e.Context!).Order());
         Assert.Equal(SocketError.OperationAborted, port.Receive(pair.Server, new byte[1], SocketFlags.None, null));
-        Completions.None(port);
+        Expect.Nothing(port);
         Assert.Equal(0, port.OperationsInUse);
         Assert.Equal(0, port.RegistrationCount);
         pair.Dispose();
@@ -70,13 +70,13 @@ public class CancellationTests
     {
         using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = Ports.AssociatedPair(port, "key");
-        Completions.AssertStarted(port.Send(pair.Server, "last words"u8.ToArray(), SocketFlags.None, "send"));
-        Completions.AssertStarted(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
+        Expect.Started(port.Send(pair.Server, "last words"u8.ToArray(), SocketFlags.None, "send"));
+        Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
 
         pair.Server.Dispose();
-        List<CompletionEntry> entries = Completions.Take(port, 2);
+        List<CompletionEntry> entries = Expect.Completions(port, 2);
 
-        Assert.Equal("last words"u8.ToArray(), ReceiveSendTests.ReadExactly(pair.Client, 10));
+        Assert.Equal("last words"u8.ToArray(), TcpPair.ReadExactly(pair.Client, 10));
         Assert.Equal(0, pair.Client.Receive(new byte[1])); // A FIN, not a reset.
         Assert.Contains(entries, e => (string)e.Context! == "receive" && e.SocketError == SocketError.OperationAborted);
     }
@@ -91,10 +91,10 @@ public class CancellationTests
         int received = 0;
         for (int i = 0; i < 1000; i++)
         {
-            Completions.AssertStarted(port.Receive(pair.Server, buffer, SocketFlags.None, i));
+            Expect.Started(port.Receive(pair.Server, buffer, SocketFlags.None, i));
             pair.Client.Send([(byte)i]);
             port.CancelIo(pair.Server);
-            CompletionEntry entry = Completions.Next(port);
+            CompletionEntry entry = Expect.Completion(port);
             Assert.Equal(i, (int)entry.Context!);
             if (entry.SocketError == SocketError.OperationAborted)
             {
@@ -110,7 +110,7 @@ public class CancellationTests
             TcpPair.Drain(pair.Server); // What a cancelled receive left behind.
         }
 
-        Completions.None(port, 50);
+        Expect.Nothing(port, 50);
         Assert.Equal(1000, aborted + received);
         Assert.Equal(0, port.OperationsInUse);
     }
@@ -134,8 +134,8 @@ public class CancellationTests
                 client.Connect(listener.LocalEndPoint!);
                 Socket server = listener.Accept();
                 port.Associate(server, i);
-                Completions.AssertStarted(port.Receive(server, new byte[8], SocketFlags.None, "receive"));
-                Completions.AssertStarted(port.Send(server, new byte[8], SocketFlags.None, "send"));
+                Expect.Started(port.Receive(server, new byte[8], SocketFlags.None, "receive"));
+                Expect.Started(port.Send(server, new byte[8], SocketFlags.None, "send"));
                 if (i % 2 == 0)
                 {
                     client.Send([1]); // Half race a completion against the close.
@@ -146,7 +146,7 @@ public class CancellationTests
             }
 
             servers.ForEach(s => s.Dispose());
-            foreach (CompletionEntry entry in Completions.Take(port, 2 * perRound))
+            foreach (CompletionEntry entry in Expect.Completions(port, 2 * perRound))
             {
                 int key = (int)entry.CompletionKey!;
                 completions[key] = completions.GetValueOrDefault(key) + 1;
@@ -155,7 +155,7 @@ public class CancellationTests
             clients.ForEach(c => c.Dispose());
         }
 
-        Completions.None(port, 100);
+        Expect.Nothing(port, 100);
         Assert.Equal(rounds * perRound, completions.Count);
         Assert.All(completions.Values, count => Assert.Equal(2, count));
         Assert.Equal(0, port.OperationsInUse);
@@ -169,9 +169,9 @@ public class CancellationTests
         using TcpPair pair = Ports.AssociatedPair(port, "key");
         using Socket listener = Loopback.Listener();
         port.Associate(listener, "listener");
-        Completions.AssertStarted(port.Receive(pair.Server, new byte[16], SocketFlags.None, null));
-        Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, null));
-        Completions.AssertStarted(port.Accept(listener, null));
+        Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, null));
+        Expect.Started(port.ReceivePooled(pair.Server, SocketFlags.None, null));
+        Expect.Started(port.Accept(listener, null));
 
         port.Dispose();
 

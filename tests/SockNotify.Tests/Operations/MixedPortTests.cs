@@ -18,7 +18,7 @@ public class MixedPortTests
         };
         port.ProcessSocketNotifications(ref enable);
         Assert.Equal(SocketNotifyResult.Success, enable.RegistrationResult);
-        Completions.AssertStarted(port.Receive(associated.Server, new byte[8], SocketFlags.None, "receive"));
+        Expect.Started(port.Receive(associated.Server, new byte[8], SocketFlags.None, "receive"));
 
         notified.Client.Send([1]);
         associated.Client.Send([2]);
@@ -46,13 +46,13 @@ public class MixedPortTests
         byte[] data = new byte[8];
         for (int i = 0; i < 200; i++)
         {
-            Completions.AssertStarted(port.Send(pair.Server, data, SocketFlags.None, i));
+            Expect.Started(port.Send(pair.Server, data, SocketFlags.None, i));
         }
 
-        List<CompletionEntry> entries = Completions.Take(port, 200);
+        List<CompletionEntry> entries = Expect.Completions(port, 200);
 
         Assert.Equal(Enumerable.Range(0, 200), entries.Select(e => (int)e.Context!).Order());
         Assert.All(entries, e => Assert.Equal(8u, e.BytesTransferred));
-        Completions.None(port, 50);
+        Expect.Nothing(port, 50);
     }
 }

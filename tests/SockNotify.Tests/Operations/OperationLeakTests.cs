@@ -68,7 +68,7 @@ public class OperationLeakTests
 
         void Dequeue()
         {
-            if (port.GetQueuedCompletionStatus(entries, out int count, 5000) == CompletionWaitResult.Success
+            if (port.GetQueuedCompletionStatus(entries, out int count, Expect.DeadlineMilliseconds) == CompletionWaitResult.Success
                 && count == 1 && entries[0].SocketError == SocketError.Success && entries[0].BytesTransferred > 0)
             {
                 completed++;
@@ -80,17 +80,17 @@ public class OperationLeakTests
     {
         for (int i = 0; i < count; i++)
         {
-            Completions.AssertStarted(port.Accept(listener, null));
+            Expect.Started(port.Accept(listener, null));
             using Socket client = new(listener.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             client.Connect(listener.LocalEndPoint!);
-            CompletionEntry accepted = Completions.Next(port);
+            CompletionEntry accepted = Expect.Completion(port);
             using Socket server = accepted.AcceptSocket!;
             port.Associate(server, i);
-            Completions.AssertStarted(port.Receive(server, buffer, SocketFlags.None, null));
+            Expect.Started(port.Receive(server, buffer, SocketFlags.None, null));
             client.Send([1, 2, 3]);
-            Assert.Equal(3u, Completions.Next(port).BytesTransferred);
-            Completions.AssertStarted(port.Send(server, buffer.AsMemory(0, 3), SocketFlags.None, null));
-            Assert.Equal(SocketError.Success, Completions.Next(port).SocketError);
+            Assert.Equal(3u, Expect.Completion(port).BytesTransferred);
+            Expect.Started(port.Send(server, buffer.AsMemory(0, 3), SocketFlags.None, null));
+            Assert.Equal(SocketError.Success, Expect.Completion(port).SocketError);
             client.Receive(buffer);
         }
     }

@@ -15,11 +15,11 @@ public class OperationRegressionTests
         byte[][] parts = [.. Enumerable.Range(1, 3).Select(i => Enumerable.Repeat((byte)i, 1024 * 1024).ToArray())];
         foreach (byte[] part in parts)
         {
-            Completions.AssertStarted(port.Send(pair.Server, part, SocketFlags.None, null));
+            Expect.Started(port.Send(pair.Server, part, SocketFlags.None, null));
         }
 
-        Task<byte[]> reader = ReceiveSendTests.ReadOnOwnThread(pair.Client, 3 * 1024 * 1024);
-        List<CompletionEntry> sent = Completions.Take(port, 3);
+        Task<byte[]> reader = TcpPair.ReadOnOwnThread(pair.Client, 3 * 1024 * 1024);
+        List<CompletionEntry> sent = Expect.Completions(port, 3);
         byte[] received = await reader;
 
         Assert.Equal(parts.SelectMany(p => p), received); // Interleaved parts would switch bytes more than twice.
@@ -36,14 +36,14 @@ public class OperationRegressionTests
         second.Client.Send([2]);
         Thread.Sleep(20);
 
-        Completions.AssertStarted(port.ReceivePooled(second.Server, SocketFlags.None, "cancelled"));
+        Expect.Started(port.ReceivePooled(second.Server, SocketFlags.None, "cancelled"));
         Assert.True(port.CancelIo(second.Server));
-        CompletionEntry cancelled = Completions.Next(port);
+        CompletionEntry cancelled = Expect.Completion(port);
         port.ReturnBuffer(lent);
 
         Assert.Equal("cancelled", cancelled.Context);
         Assert.Equal(SocketError.OperationAborted, cancelled.SocketError);
-        Completions.None(port, 100);
+        Expect.Nothing(port, 100);
         Assert.Equal(0, port.OperationsInUse);
     }
 
@@ -55,17 +55,17 @@ public class OperationRegressionTests
         using TcpPair cancelled = Ports.AssociatedPair(port, "cancelled");
         using TcpPair waiting = Ports.AssociatedPair(port, "waiting");
         CompletionEntry lent = Ports.LendABuffer(port, first);
-        Completions.AssertStarted(port.ReceivePooled(cancelled.Server, SocketFlags.None, null));
+        Expect.Started(port.ReceivePooled(cancelled.Server, SocketFlags.None, null));
         cancelled.Client.Send([2]);
-        Completions.None(port, 100);
+        Expect.Nothing(port, 100);
         port.CancelIo(cancelled.Server);
-        Assert.Equal(SocketError.OperationAborted, Completions.Next(port).SocketError);
-        Completions.AssertStarted(port.ReceivePooled(waiting.Server, SocketFlags.None, "waiting"));
+        Assert.Equal(SocketError.OperationAborted, Expect.Completion(port).SocketError);
+        Expect.Started(port.ReceivePooled(waiting.Server, SocketFlags.None, "waiting"));
         waiting.Client.Send([3]);
-        Completions.None(port, 100);
+        Expect.Nothing(port, 100);
 
         port.ReturnBuffer(lent);
-        CompletionEntry resumed = Completions.Next(port, 1000);
+        CompletionEntry resumed = Expect.Completion(port, 1000);
 
         Assert.Equal("waiting", resumed.Context);
         Assert.Equal([3], resumed.PooledData.ToArray());
@@ -83,10 +83,10 @@ public class OperationRegressionTests
         Thread[] workers = [.. Enumerable.Range(0, 2).Select(_ => new Thread(() =>
         {
             CompletionEntry[] one = new CompletionEntry[1];
-            if (port.GetQueuedCompletionStatus(one, out _, 5000) == CompletionWaitResult.Success)
+            if (port.GetQueuedCompletionStatus(one, out _, Expect.DeadlineMilliseconds) == CompletionWaitResult.Success)
             {
                 delivered.Signal();
-                release.Wait(5000); // Hold the entry, as a handler that waits for the other completion would.
+                release.Wait(Expect.DeadlineMilliseconds); // Hold the entry, as a handler that waits for the other completion would.
             }
         }))];
         Array.ForEach(workers, w => w.Start());
@@ -108,7 +108,7 @@ public class OperationRegressionTests
         bool bothDelivered = delivered.Wait(1000);
         release.Set();
 
-        Assert.All(workers, w => Assert.True(w.Join(5000)));
+        Assert.All(workers, w => Assert.True(w.Join(Expect.DeadlineMilliseconds)));
         Assert.True(bothDelivered, "The second completion waited for the first thread to come back.");
     }
 
@@ -120,13 +120,13 @@ public class OperationRegressionTests
         using TcpPair pair = Ports.AssociatedPair(port, "pair");
         CompletionEntry lent = Ports.LendABuffer(port, first);
         object pooled = new();
-        Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, pooled));
-        Completions.AssertStarted(port.Receive(pair.Server, new byte[8], SocketFlags.None, "plain"));
+        Expect.Started(port.ReceivePooled(pair.Server, SocketFlags.None, pooled));
+        Expect.Started(port.Receive(pair.Server, new byte[8], SocketFlags.None, "plain"));
         pair.Client.Send([7]);
-        Completions.None(port, 100); // The pooled receive waits for a buffer; the plain one waits behind it.
+        Expect.Nothing(port, 100); // The pooled receive waits for a buffer; the plain one waits behind it.
 
         port.CancelIo(pair.Server, pooled);
-        List<CompletionEntry> entries = Completions.Take(port, 2);
+        List<CompletionEntry> entries = Expect.Completions(port, 2);
         port.ReturnBuffer(lent);
 
         Assert.Equal(SocketError.OperationAborted, entries.Single(e => e.Context == pooled).SocketError);
@@ -138,9 +138,9 @@ public class OperationRegressionTests
     {
         CompletionPort port = Ports.Create(backend);
         using TcpPair pair = Ports.AssociatedPair(port, "key");
-        Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, null));
+        Expect.Started(port.ReceivePooled(pair.Server, SocketFlags.None, null));
         pair.Client.Send("kept"u8);
-        CompletionEntry entry = Completions.Next(port);
+        CompletionEntry entry = Expect.Completion(port);
 
         port.Dispose();
 
@@ -167,7 +167,7 @@ public class OperationDisposalLeakTests
         using (CompletionPort port = Ports.Create(backend))
         {
             port.Associate(listener, "listener");
-            Completions.AssertStarted(port.Accept(listener, null));
+            Expect.Started(port.Accept(listener, null));
             for (int i = 0; i < 70; i++)
             {
                 Socket client = new(listener.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -175,7 +175,7 @@ public class OperationDisposalLeakTests
                 clients.Add(client);
             }
 
-            Completions.Next(port).AcceptSocket!.Dispose();
+            Expect.Completion(port).AcceptSocket!.Dispose();
             Thread.Sleep(100); // Let the multishot accept take connections no Accept waits for.
         }
 

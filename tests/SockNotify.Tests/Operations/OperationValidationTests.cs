@@ -49,10 +49,10 @@ public class OperationValidationTests
         Assert.Equal(SocketNotifyResult.InvalidRegistration, enableAssociated.RegistrationResult);
     }
 
-    [Fact]
-    public void Bad_arguments_throw_before_anything_starts()
+    [Theory, BothBackends]
+    public void Bad_arguments_throw_before_anything_starts(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = Ports.AssociatedPair(port, "key");
 
         Assert.Throws<ArgumentNullException>(() => port.Associate(null!, null));
@@ -63,19 +63,19 @@ public class OperationValidationTests
         Assert.Throws<ArgumentException>(() => port.Connect(pair.Server, new DnsEndPoint("localhost", 80), null));
         Assert.Throws<ArgumentNullException>(() => port.ReceiveFrom(pair.Server, new byte[1], SocketFlags.None, null!, null));
         Assert.Equal(0, port.OperationsInUse);
-        Completions.None(port, 50);
+        Expect.Nothing(port, 50);
     }
 
-    [Fact]
-    public void A_disposed_socket_cannot_be_associated_and_its_operations_do_not_start()
+    [Theory, BothBackends]
+    public void A_disposed_socket_cannot_be_associated_and_its_operations_do_not_start(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         TcpPair pair = Ports.AssociatedPair(port, "key");
         pair.Dispose();
 
         Assert.Throws<ObjectDisposedException>(() => port.Associate(pair.Client, null));
         Assert.Equal(SocketError.OperationAborted, port.Send(pair.Server, new byte[1], SocketFlags.None, null));
-        Completions.None(port, 50);
+        Expect.Nothing(port, 50);
     }
 
     [Fact]

@@ -10,10 +10,10 @@ public class PooledReceiveTests
     {
         using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = Ports.AssociatedPair(port, "key");
-        Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, "pooled"));
+        Expect.Started(port.ReceivePooled(pair.Server, SocketFlags.None, "pooled"));
         pair.Client.Send("pooled bytes"u8);
 
-        CompletionEntry entry = Completions.Next(port);
+        CompletionEntry entry = Expect.Completion(port);
 
         Assert.Equal("pooled", entry.Context);
         Assert.Equal("pooled bytes"u8.ToArray(), entry.PooledData.ToArray());
@@ -27,10 +27,10 @@ public class PooledReceiveTests
     {
         using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = Ports.AssociatedPair(port, "key");
-        Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, null));
+        Expect.Started(port.ReceivePooled(pair.Server, SocketFlags.None, null));
         pair.Client.Shutdown(SocketShutdown.Send);
 
-        CompletionEntry entry = Completions.Next(port);
+        CompletionEntry entry = Expect.Completion(port);
 
         Assert.Equal(0u, entry.BytesTransferred);
         Assert.True(entry.PooledData.IsEmpty);
@@ -46,14 +46,14 @@ public class PooledReceiveTests
         {
             foreach (TcpPair pair in pairs)
             {
-                Completions.AssertStarted(port.ReceivePooled(pair.Server, SocketFlags.None, null));
+                Expect.Started(port.ReceivePooled(pair.Server, SocketFlags.None, null));
                 pair.Client.Send([(byte)pairs.AsSpan().IndexOf(pair)]);
             }
 
-            List<CompletionEntry> lent = Completions.Take(port, 2);
-            Completions.None(port, 100); // Two buffers, both lent: the other two receives wait.
+            List<CompletionEntry> lent = Expect.Completions(port, 2);
+            Expect.Nothing(port, 100); // Two buffers, both lent: the other two receives wait.
             lent.ForEach(e => port.ReturnBuffer(e));
-            List<CompletionEntry> rest = Completions.Take(port, 2);
+            List<CompletionEntry> rest = Expect.Completions(port, 2);
 
             List<CompletionEntry> all = [.. lent, .. rest];
             Assert.All(all, e => Assert.Equal(SocketError.Success, e.SocketError));
@@ -77,17 +77,17 @@ public class PooledReceiveTests
         using TcpPair first = Ports.AssociatedPair(port, "first");
         using TcpPair second = Ports.AssociatedPair(port, "second");
         CompletionEntry lent = Ports.LendABuffer(port, first);
-        Completions.AssertStarted(port.ReceivePooled(second.Server, SocketFlags.None, "waiting"));
+        Expect.Started(port.ReceivePooled(second.Server, SocketFlags.None, "waiting"));
         second.Client.Send([2]);
-        Completions.None(port, 100);
+        Expect.Nothing(port, 100);
 
         Assert.True(port.CancelIo(second.Server));
-        CompletionEntry cancelled = Completions.Next(port);
+        CompletionEntry cancelled = Expect.Completion(port);
         port.ReturnBuffer(lent);
 
         Assert.Equal("waiting", cancelled.Context);
         Assert.Equal(SocketError.OperationAborted, cancelled.SocketError);
-        Completions.None(port, 100);
+        Expect.Nothing(port, 100);
         Assert.Equal(0, port.OperationsInUse);
     }
 

@@ -15,11 +15,11 @@ public class ReceiveSendTests
         using TcpPair pair = Ports.AssociatedPair(port, key);
         byte[] buffer = new byte[64];
 
-        Completions.AssertStarted(port.Receive(pair.Server, buffer, SocketFlags.None, context));
-        Completions.None(port, 50);
+        Expect.Started(port.Receive(pair.Server, buffer, SocketFlags.None, context));
+        Expect.Nothing(port, 50);
         pair.Client.Send("hello"u8);
 
-        CompletionEntry entry = Completions.Next(port);
+        CompletionEntry entry = Expect.Completion(port);
         Assert.Same(key, entry.CompletionKey);
         Assert.Same(context, entry.Context);
         Assert.Equal(SocketError.Success, entry.SocketError);
@@ -36,9 +36,9 @@ public class ReceiveSendTests
         Thread.Sleep(20);
         byte[] buffer = new byte[16];
 
-        Completions.AssertStarted(port.Receive(pair.Server, buffer, SocketFlags.None, "context"));
+        Expect.Started(port.Receive(pair.Server, buffer, SocketFlags.None, "context"));
 
-        CompletionEntry entry = Completions.Next(port);
+        CompletionEntry entry = Expect.Completion(port);
         Assert.Equal("context", entry.Context);
         Assert.Equal(5u, entry.BytesTransferred);
     }
@@ -48,10 +48,10 @@ public class ReceiveSendTests
     {
         using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = Ports.AssociatedPair(port, "key");
-        Completions.AssertStarted(port.Receive(pair.Server, new byte[16], SocketFlags.None, null));
+        Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, null));
         pair.Client.Shutdown(SocketShutdown.Send);
 
-        CompletionEntry entry = Completions.Next(port);
+        CompletionEntry entry = Expect.Completion(port);
         Assert.Equal(SocketError.Success, entry.SocketError);
         Assert.Equal(0u, entry.BytesTransferred);
     }
@@ -61,11 +61,11 @@ public class ReceiveSendTests
     {
         using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = Ports.AssociatedPair(port, "key");
-        Completions.AssertStarted(port.Receive(pair.Server, new byte[16], SocketFlags.None, null));
+        Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, null));
         pair.Client.LingerState = new LingerOption(true, 0);
         pair.Client.Close();
 
-        CompletionEntry entry = Completions.Next(port);
+        CompletionEntry entry = Expect.Completion(port);
         Assert.Equal(SocketError.ConnectionReset, entry.SocketError);
         Assert.Equal(0u, entry.BytesTransferred);
     }
@@ -79,12 +79,12 @@ public class ReceiveSendTests
         byte[] data = new byte[2 * 1024 * 1024];
         Random.Shared.NextBytes(data);
 
-        Completions.AssertStarted(port.Send(pair.Server, data, SocketFlags.None, "send"));
-        Completions.None(port, 50); // Far more than the socket buffers hold: it cannot have completed yet.
+        Expect.Started(port.Send(pair.Server, data, SocketFlags.None, "send"));
+        Expect.Nothing(port, 50); // Far more than the socket buffers hold: it cannot have completed yet.
         // Read on another thread: the epoll backend makes progress only while a thread dequeues.
-        Task<byte[]> reader = ReadOnOwnThread(pair.Client, data.Length);
+        Task<byte[]> reader = TcpPair.ReadOnOwnThread(pair.Client, data.Length);
 
-        CompletionEntry entry = Completions.Next(port);
+        CompletionEntry entry = Expect.Completion(port);
         byte[] received = await reader;
         Assert.Equal("send", entry.Context);
         Assert.Equal(SocketError.Success, entry.SocketError);
@@ -103,11 +103,11 @@ public class ReceiveSendTests
         int size = data.Length / parts;
         for (int i = 0; i < parts; i++)
         {
-            Completions.AssertStarted(port.Send(pair.Server, data.AsMemory(i * size, size), SocketFlags.None, i));
+            Expect.Started(port.Send(pair.Server, data.AsMemory(i * size, size), SocketFlags.None, i));
         }
 
-        Task<byte[]> reader = ReadOnOwnThread(pair.Client, data.Length);
-        List<CompletionEntry> entries = Completions.Take(port, parts);
+        Task<byte[]> reader = TcpPair.ReadOnOwnThread(pair.Client, data.Length);
+        List<CompletionEntry> entries = Expect.Completions(port, parts);
         byte[] received = await reader;
 
         Assert.Equal(data, received);
@@ -124,9 +124,9 @@ public class ReceiveSendTests
         pair.Client.Close();
         Thread.Sleep(50);
 
-        Completions.AssertStarted(port.Send(pair.Server, new byte[100], SocketFlags.None, null));
+        Expect.Started(port.Send(pair.Server, new byte[100], SocketFlags.None, null));
 
-        CompletionEntry entry = Completions.Next(port);
+        CompletionEntry entry = Expect.Completion(port);
         Assert.Contains(entry.SocketError, new[] { SocketError.ConnectionReset, SocketError.Shutdown });
     }
 
@@ -138,16 +138,16 @@ public class ReceiveSendTests
         byte[][] parts = [[1, 2, 3], [4, 5], [6, 7, 8, 9], [10], [11, 12, 13, 14, 15, 16]];
         ReadOnlyMemory<byte>[] sendBuffers = [.. parts.Select(p => (ReadOnlyMemory<byte>)p)];
 
-        Completions.AssertStarted(port.Send(pair.Server, sendBuffers, SocketFlags.None, "gather"));
-        Assert.Equal(16u, Completions.Next(port).BytesTransferred);
-        Assert.Equal(Enumerable.Range(1, 16).Select(i => (byte)i), ReadExactly(pair.Client, 16));
+        Expect.Started(port.Send(pair.Server, sendBuffers, SocketFlags.None, "gather"));
+        Assert.Equal(16u, Expect.Completion(port).BytesTransferred);
+        Assert.Equal(Enumerable.Range(1, 16).Select(i => (byte)i), TcpPair.ReadExactly(pair.Client, 16));
 
         byte[] first = new byte[4];
         byte[] second = new byte[20];
         Memory<byte>[] receiveBuffers = [first, second];
-        Completions.AssertStarted(port.Receive(pair.Server, receiveBuffers, SocketFlags.None, "scatter"));
+        Expect.Started(port.Receive(pair.Server, receiveBuffers, SocketFlags.None, "scatter"));
         pair.Client.Send(Enumerable.Range(1, 10).Select(i => (byte)i).ToArray());
-        CompletionEntry entry = Completions.Next(port);
+        CompletionEntry entry = Expect.Completion(port);
 
         Assert.Equal("scatter", entry.Context);
         Assert.Equal(10u, entry.BytesTransferred);
@@ -164,30 +164,11 @@ public class ReceiveSendTests
         byte[] peeked = new byte[4];
         byte[] read = new byte[4];
 
-        Completions.AssertStarted(port.Receive(pair.Server, peeked, SocketFlags.Peek, "peek"));
-        Assert.Equal(4u, Completions.Next(port).BytesTransferred);
-        Completions.AssertStarted(port.Receive(pair.Server, read, SocketFlags.None, "read"));
-        Assert.Equal(4u, Completions.Next(port).BytesTransferred);
+        Expect.Started(port.Receive(pair.Server, peeked, SocketFlags.Peek, "peek"));
+        Assert.Equal(4u, Expect.Completion(port).BytesTransferred);
+        Expect.Started(port.Receive(pair.Server, read, SocketFlags.None, "read"));
+        Assert.Equal(4u, Expect.Completion(port).BytesTransferred);
 
         Assert.Equal(peeked, read);
-    }
-
-    /// <summary>Reads on a thread of its own: blocked pool threads of parallel tests cannot delay it.</summary>
-    internal static Task<byte[]> ReadOnOwnThread(Socket socket, int length) =>
-        Task.Factory.StartNew(() => ReadExactly(socket, length), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-
-    internal static byte[] ReadExactly(Socket socket, int length)
-    {
-        byte[] buffer = new byte[length];
-        socket.ReceiveTimeout = Completions.DeadlineMilliseconds;
-        int total = 0;
-        while (total < length)
-        {
-            int read = socket.Receive(buffer, total, length - total, SocketFlags.None);
-            Assert.True(read > 0, "The peer closed early.");
-            total += read;
-        }
-
-        return buffer;
     }
 }

@@ -24,7 +24,7 @@ public class ThreadingTests
             for (int i = 0; i < connections; i++)
             {
                 port.Associate(pairs[i].Server, echoes[i]);
-                Completions.AssertStarted(port.Receive(pairs[i].Server, echoes[i].Buffer, SocketFlags.None, EchoConnection.ReceiveContext));
+                Expect.Started(port.Receive(pairs[i].Server, echoes[i].Buffer, SocketFlags.None, EchoConnection.ReceiveContext));
             }
 
             Thread[] workers = [.. Enumerable.Range(0, 4).Select(_ => new Thread(() => Work(port, failures)))];
@@ -103,7 +103,7 @@ public class ThreadingTests
         {
             BitConverter.TryWriteBytes(buffer, (connection << 16) | i);
             client.Send(buffer);
-            Assert.Equal(buffer.ToArray(), ReceiveSendTests.ReadExactly(client, 4));
+            Assert.Equal(buffer.ToArray(), TcpPair.ReadExactly(client, 4));
         }
     }
 
@@ -123,12 +123,12 @@ public class ThreadingTests
             if (entry.Context is ReceiveContext)
             {
                 Assert.True(entry.BytesTransferred > 0, "The client never closes first.");
-                Completions.AssertStarted(port.Send(socket, Buffer.AsMemory(0, (int)entry.BytesTransferred), SocketFlags.None, SendContext));
+                Expect.Started(port.Send(socket, Buffer.AsMemory(0, (int)entry.BytesTransferred), SocketFlags.None, SendContext));
             }
             else
             {
                 Interlocked.Add(ref BytesEchoed, entry.BytesTransferred);
-                Completions.AssertStarted(port.Receive(socket, Buffer, SocketFlags.None, ReceiveContext));
+                Expect.Started(port.Receive(socket, Buffer, SocketFlags.None, ReceiveContext));
             }
         }
     }

@@ -1,20 +1,28 @@
+using System.Net.Sockets;
+
 namespace SockNotify.Tests.Support;
 
 /// <summary>
-/// Waits for notifications the way mio's tests do: every expected (key, events) must arrive within the deadline, and
-/// other entries in between are tolerated, because notifications may be spurious or coalesced differently.
+/// What a test waits for on a port, every wait bounded by the one <see cref="DeadlineMilliseconds"/>: socket
+/// notifications (<see cref="Events"/>), operation completions (<see cref="Completion"/>, <see cref="Completions"/>),
+/// silence (<see cref="Nothing"/>) and operations that started (<see cref="Started"/>).
 /// </summary>
 internal static class Expect
 {
-    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
+    /// <summary>How long anything a test expects may take to arrive: the deadline of every wait in the suite.</summary>
+    public const int DeadlineMilliseconds = 5000;
 
-    /// <summary>Waits until, for each expected key, one entry carries all of the expected events. Returns every entry seen.</summary>
+    /// <summary>
+    /// Waits the way mio's tests do: until, for each expected key, one entry carries all of the expected events. Other
+    /// entries in between are tolerated, because notifications may be spurious or coalesced differently. Returns
+    /// every entry seen.
+    /// </summary>
     public static List<CompletionEntry> Events(CompletionPort port, params (object Key, SocketNotifyEvents Events)[] expected)
     {
         List<(object Key, SocketNotifyEvents Events)> missing = [.. expected];
         List<CompletionEntry> seen = [];
         CompletionEntry[] entries = new CompletionEntry[16];
-        DateTime deadline = DateTime.UtcNow + Deadline;
+        DateTime deadline = DateTime.UtcNow.AddMilliseconds(DeadlineMilliseconds);
         while (missing.Count > 0)
         {
             int remaining = (int)Math.Max(0, (deadline - DateTime.UtcNow).TotalMilliseconds);
@@ -33,6 +41,33 @@ internal static class Expect
         }
 
         return seen;
+    }
+
+    /// <summary>Dequeues exactly one entry, failing when none comes within <paramref name="timeoutMilliseconds"/>.</summary>
+    public static CompletionEntry Completion(CompletionPort port, int timeoutMilliseconds = DeadlineMilliseconds)
+    {
+        CompletionEntry[] entries = new CompletionEntry[1];
+        CompletionWaitResult result = port.GetQueuedCompletionStatus(entries, out int count, timeoutMilliseconds);
+        Assert.True(result == CompletionWaitResult.Success, $"No completion within {timeoutMilliseconds} ms ({result}).");
+        Assert.Equal(1, count);
+        return entries[0];
+    }
+
+    /// <summary>Dequeues exactly <paramref name="count"/> entries (never more), failing when they do not all come in time.</summary>
+    public static List<CompletionEntry> Completions(CompletionPort port, int count)
+    {
+        List<CompletionEntry> taken = [];
+        CompletionEntry[] entries = new CompletionEntry[64];
+        DateTime deadline = DateTime.UtcNow.AddMilliseconds(DeadlineMilliseconds);
+        while (taken.Count < count)
+        {
+            int remaining = (int)Math.Max(0, (deadline - DateTime.UtcNow).TotalMilliseconds);
+            CompletionWaitResult result = port.GetQueuedCompletionStatus(entries.AsSpan(0, Math.Min(entries.Length, count - taken.Count)), out int got, remaining);
+            Assert.True(result == CompletionWaitResult.Success, $"Got {taken.Count} of {count} completions, then {result}.");
+            taken.AddRange(entries.AsSpan(0, got));
+        }
+
+        return taken;
     }
 
     /// <summary>Asserts that no entry arrives for <paramref name="milliseconds"/>.</summary>
@@ -56,37 +91,12 @@ internal static class Expect
         return seen;
     }
 
+    /// <summary>Asserts that an operation started: it will complete through the port.</summary>
+    public static void Started(SocketError started) => Assert.Equal(SocketError.IOPending, started);
+
+    /// <summary>Entries in one line: key and events, and for completions context, error and bytes.</summary>
     public static string Describe(IEnumerable<CompletionEntry> entries) =>
-        "[" + string.Join(", ", entries.Select(e => $"{e.CompletionKey}: {e.Events}")) + "]";
-}
-
-/// <summary>Registration items in one line each.</summary>
-internal static class Items
-{
-    public static SocketNotifyRegistration Enable(
-        System.Net.Sockets.Socket socket, object? key, SocketNotifyEvents filter, SocketNotifyTrigger trigger) =>
-        new() { Socket = socket, CompletionKey = key, EventFilter = filter, Operation = SocketNotifyOperation.Enable, TriggerFlags = trigger };
-
-    public static SocketNotifyRegistration Disable(System.Net.Sockets.Socket socket) =>
-        new() { Socket = socket, Operation = SocketNotifyOperation.Disable };
-
-    public static SocketNotifyRegistration Remove(System.Net.Sockets.Socket socket) =>
-        new() { Socket = socket, Operation = SocketNotifyOperation.Remove };
-
-    /// <summary>Applies one item and returns its result.</summary>
-    public static SocketNotifyResult Apply(this CompletionPort port, SocketNotifyRegistration item)
-    {
-        port.ProcessSocketNotifications(ref item);
-        return item.RegistrationResult;
-    }
-
-    /// <summary>Applies one item and asserts that it succeeded.</summary>
-    public static void Register(this CompletionPort port, SocketNotifyRegistration item) =>
-        Assert.Equal(SocketNotifyResult.Success, port.Apply(item));
-}
-
-/// <summary>A named completion key, so failures print readable keys.</summary>
-internal sealed record Key(string Name)
-{
-    public override string ToString() => Name;
+        "[" + string.Join(", ", entries.Select(e => e.Context is null && e.SocketError == SocketError.Success
+            ? $"{e.CompletionKey}: {e.Events}"
+            : $"{e.CompletionKey}: context {e.Context} ({e.SocketError}, {e.BytesTransferred} bytes)")) + "]";
 }

@@ -1,14 +1,14 @@
 using System.Collections.Concurrent;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Port;
 
 public class PostTests
 {
-    [Fact]
-    public void A_posted_packet_arrives_intact()
+    [Theory, BothBackends]
+    public void A_posted_packet_arrives_intact(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         Key key = new("key");
         object context = new();
         port.PostQueuedCompletionStatus(key, 0xdeadbeef, context);
@@ -21,10 +21,10 @@ public class PostTests
         Assert.Same(context, entries[0].Context);
     }
 
-    [Fact]
-    public void Posted_packets_arrive_in_the_order_they_were_posted()
+    [Theory, BothBackends]
+    public void Posted_packets_arrive_in_the_order_they_were_posted(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         for (uint i = 0; i < 1000; i++)
         {
             port.PostQueuedCompletionStatus(null, i, null);
@@ -40,12 +40,12 @@ public class PostTests
         Assert.Equal(Enumerable.Range(0, 1000).Select(i => (uint)i), received);
     }
 
-    [Fact]
-    public void Packets_posted_from_many_threads_each_reach_exactly_one_of_many_waiters()
+    [Theory, BothBackends]
+    public void Packets_posted_from_many_threads_each_reach_exactly_one_of_many_waiters(CompletionPortBackend backend)
     {
         const int Posters = 4;
         const int PerPoster = 5000;
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         int[] seen = new int[Posters * PerPoster];
         int total = 0;
         Thread[] waiters = Enumerable.Range(0, 4).Select(_ => new Thread(() =>
@@ -81,10 +81,10 @@ public class PostTests
         Assert.Equal(CompletionWaitResult.TimedOut, port.GetQueuedCompletionStatus(new CompletionEntry[1], out _, 0));
     }
 
-    [Fact]
-    public void A_post_wakes_a_thread_blocked_with_an_infinite_timeout_and_socket_notifications_interleave()
+    [Theory, BothBackends]
+    public void A_post_wakes_a_thread_blocked_with_an_infinite_timeout_and_socket_notifications_interleave(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key socketKey = new("socket");
         Key postKey = new("post");
@@ -103,7 +103,7 @@ public class PostTests
         Thread.Sleep(50);
         port.PostQueuedCompletionStatus(postKey, 0, null);
         pair.Client.Send([1]);
-        Assert.True(waiter.Join(TimeSpan.FromSeconds(5)));
+        Assert.True(waiter.Join(Expect.DeadlineMilliseconds));
         Assert.Equal(new HashSet<object?> { postKey, socketKey }, keys.ToHashSet());
     }
 }

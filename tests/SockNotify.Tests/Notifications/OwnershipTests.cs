@@ -1,14 +1,14 @@
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class OwnershipTests
 {
-    [Fact]
-    public void A_socket_registered_with_one_port_is_refused_by_another()
+    [Theory, BothBackends]
+    public void A_socket_registered_with_one_port_is_refused_by_another(CompletionPortBackend backend)
     {
-        using CompletionPort first = new();
-        using CompletionPort second = new();
+        using CompletionPort first = Ports.Create(backend);
+        using CompletionPort second = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         first.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
@@ -22,11 +22,11 @@ public class OwnershipTests
         Expect.Nothing(second);
     }
 
-    [Fact]
-    public void After_Remove_the_socket_may_be_registered_with_another_port()
+    [Theory, BothBackends]
+    public void After_Remove_the_socket_may_be_registered_with_another_port(CompletionPortBackend backend)
     {
-        using CompletionPort first = new();
-        using CompletionPort second = new();
+        using CompletionPort first = Ports.Create(backend);
+        using CompletionPort second = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         first.Register(Items.Enable(pair.Server, new Key("first"), SocketNotifyEvents.In, SocketNotifyTrigger.Level));
         first.Register(Items.Remove(pair.Server));
@@ -37,15 +37,15 @@ public class OwnershipTests
         Expect.Events(second, (key, SocketNotifyEvents.In));
     }
 
-    [Fact]
-    public void After_its_port_is_disposed_the_socket_may_be_registered_with_another_port()
+    [Theory, BothBackends]
+    public void After_its_port_is_disposed_the_socket_may_be_registered_with_another_port(CompletionPortBackend backend)
     {
         using TcpPair pair = TcpPair.Create();
-        CompletionPort first = new();
+        CompletionPort first = Ports.Create(backend);
         first.Register(Items.Enable(pair.Server, new Key("first"), SocketNotifyEvents.In, SocketNotifyTrigger.Level));
         first.Dispose();
 
-        using CompletionPort second = new();
+        using CompletionPort second = Ports.Create(backend);
         Key key = new("second");
         second.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
         pair.Client.Send([1]);

@@ -1,31 +1,26 @@
 using System.Net.Sockets;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class ValidationTests
 {
-    public static TheoryData<SocketNotifyEvents, SocketNotifyOperation, SocketNotifyTrigger> MalformedItems => new()
-    {
-        { SocketNotifyEvents.In, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level | SocketNotifyTrigger.Edge },
-        { SocketNotifyEvents.In, SocketNotifyOperation.Enable, SocketNotifyTrigger.None },
-        { SocketNotifyEvents.In, SocketNotifyOperation.Enable, SocketNotifyTrigger.OneShot },
-        { SocketNotifyEvents.In, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot | SocketNotifyTrigger.Persistent },
-        { SocketNotifyEvents.In, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level | (SocketNotifyTrigger)0x10 },
-        { SocketNotifyEvents.None, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level },
-        { SocketNotifyEvents.Err, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level },
-        { SocketNotifyEvents.In | SocketNotifyEvents.Remove, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level },
-        { SocketNotifyEvents.In, SocketNotifyOperation.Remove | SocketNotifyOperation.Enable, SocketNotifyTrigger.Level },
-        { SocketNotifyEvents.In, SocketNotifyOperation.Disable | SocketNotifyOperation.Enable, SocketNotifyTrigger.Level },
-        { SocketNotifyEvents.In, (SocketNotifyOperation)8, SocketNotifyTrigger.Level },
-    };
-
     [Theory]
-    [MemberData(nameof(MalformedItems))]
+    [BothBackends(SocketNotifyEvents.In, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level | SocketNotifyTrigger.Edge)]
+    [BothBackends(SocketNotifyEvents.In, SocketNotifyOperation.Enable, SocketNotifyTrigger.None)]
+    [BothBackends(SocketNotifyEvents.In, SocketNotifyOperation.Enable, SocketNotifyTrigger.OneShot)]
+    [BothBackends(SocketNotifyEvents.In, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot | SocketNotifyTrigger.Persistent)]
+    [BothBackends(SocketNotifyEvents.In, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level | (SocketNotifyTrigger)0x10)]
+    [BothBackends(SocketNotifyEvents.None, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level)]
+    [BothBackends(SocketNotifyEvents.Err, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level)]
+    [BothBackends(SocketNotifyEvents.In | SocketNotifyEvents.Remove, SocketNotifyOperation.Enable, SocketNotifyTrigger.Level)]
+    [BothBackends(SocketNotifyEvents.In, SocketNotifyOperation.Remove | SocketNotifyOperation.Enable, SocketNotifyTrigger.Level)]
+    [BothBackends(SocketNotifyEvents.In, SocketNotifyOperation.Disable | SocketNotifyOperation.Enable, SocketNotifyTrigger.Level)]
+    [BothBackends(SocketNotifyEvents.In, (SocketNotifyOperation)8, SocketNotifyTrigger.Level)]
     public void A_malformed_item_is_a_per_item_result_and_does_not_stop_the_batch(
-        SocketNotifyEvents filter, SocketNotifyOperation operation, SocketNotifyTrigger trigger)
+        CompletionPortBackend backend, SocketNotifyEvents filter, SocketNotifyOperation operation, SocketNotifyTrigger trigger)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair bad = TcpPair.Create();
         using TcpPair good = TcpPair.Create();
         Key key = new("good");
@@ -55,10 +50,10 @@ public class ValidationTests
         }));
     }
 
-    [Fact]
-    public void A_malformed_Enable_leaves_an_existing_registration_unchanged()
+    [Theory, BothBackends]
+    public void A_malformed_Enable_leaves_an_existing_registration_unchanged(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
@@ -87,10 +82,10 @@ public class ValidationTests
         Assert.Equal(SocketNotifyResult.SocketClosed, port.Apply(Items.Remove(closed)));
     }
 
-    [Fact]
-    public void Disable_or_Remove_of_a_socket_that_was_never_registered_fails_as_not_registered()
+    [Theory, BothBackends]
+    public void Disable_or_Remove_of_a_socket_that_was_never_registered_fails_as_not_registered(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Assert.Equal(SocketNotifyResult.NotRegistered, port.Apply(Items.Disable(pair.Server)));
         Assert.Equal(SocketNotifyResult.NotRegistered, port.Apply(Items.Remove(pair.Server)));

@@ -2,14 +2,14 @@ using System.Net;
 using System.Net.Sockets;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class EventMappingTests
 {
-    [Fact]
-    public void Readable_data_is_In_and_free_send_space_is_Out()
+    [Theory, BothBackends]
+    public void Readable_data_is_In_and_free_send_space_is_Out(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.Out, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot));
@@ -22,10 +22,10 @@ public class EventMappingTests
         Assert.All(seen, e => Assert.Equal(SocketNotifyEvents.None, e.Events & SocketNotifyEvents.Out)); // Out was not asked for.
     }
 
-    [Fact]
-    public void A_full_send_buffer_is_not_Out_and_draining_it_on_the_peer_makes_it_Out()
+    [Theory, BothBackends]
+    public void A_full_send_buffer_is_not_Out_and_draining_it_on_the_peer_makes_it_Out(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         byte[] chunk = new byte[65536];
@@ -41,10 +41,10 @@ public class EventMappingTests
         Expect.Events(port, (key, SocketNotifyEvents.Out));
     }
 
-    [Fact]
-    public void A_peer_FIN_is_Hangup_together_with_In()
+    [Theory, BothBackends]
+    public void A_peer_FIN_is_Hangup_together_with_In(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In | SocketNotifyEvents.Hangup, SocketNotifyTrigger.Level));
@@ -52,10 +52,10 @@ public class EventMappingTests
         Expect.Events(port, (key, SocketNotifyEvents.In | SocketNotifyEvents.Hangup));
     }
 
-    [Fact]
-    public void A_peer_FIN_is_not_Hangup_when_Hangup_was_not_asked_for()
+    [Theory, BothBackends]
+    public void A_peer_FIN_is_not_Hangup_when_Hangup_was_not_asked_for(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot));
@@ -64,10 +64,10 @@ public class EventMappingTests
         Assert.All(seen, e => Assert.Equal(SocketNotifyEvents.In, e.Events));
     }
 
-    [Fact]
-    public void A_reset_is_Err_whatever_the_filter()
+    [Theory, BothBackends]
+    public void A_reset_is_Err_whatever_the_filter(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.Out, SocketNotifyTrigger.Edge));
@@ -80,10 +80,10 @@ public class EventMappingTests
         Assert.Equal(SocketError.ConnectionReset, error);
     }
 
-    [Fact]
-    public void A_refused_connect_is_Err()
+    [Theory, BothBackends]
+    public void A_refused_connect_is_Err(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         EndPoint closedPort;
         using (Socket probe = Loopback.Listener())
         {
@@ -100,10 +100,10 @@ public class EventMappingTests
         Assert.Equal((int)SocketError.ConnectionRefused, (int)client.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!);
     }
 
-    [Fact]
-    public void A_pending_connection_on_a_listener_is_In()
+    [Theory, BothBackends]
+    public void A_pending_connection_on_a_listener_is_In(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using Socket listener = Loopback.Listener();
         Key key = new("listener");
         port.Register(Items.Enable(listener, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot));
@@ -113,10 +113,10 @@ public class EventMappingTests
         using Socket accepted = listener.Accept();
     }
 
-    [Fact]
-    public void Several_conditions_on_one_socket_coalesce_into_one_entry()
+    [Theory, BothBackends]
+    public void Several_conditions_on_one_socket_coalesce_into_one_entry(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         pair.Client.Send([1]);
@@ -125,15 +125,15 @@ public class EventMappingTests
 
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.All, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot));
         CompletionEntry[] entries = new CompletionEntry[8];
-        Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, 5000));
+        Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, Expect.DeadlineMilliseconds));
         Assert.Equal(1, count);
         Assert.Equal(SocketNotifyEvents.In | SocketNotifyEvents.Out | SocketNotifyEvents.Hangup, entries[0].Events);
     }
 
-    [Fact]
-    public void An_unconnected_stream_socket_reports_Hangup_whatever_the_filter_instead_of_spinning_silently()
+    [Theory, BothBackends]
+    public void An_unconnected_stream_socket_reports_Hangup_whatever_the_filter_instead_of_spinning_silently(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using Socket unconnected = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         Key key = new("unconnected");
         port.Register(Items.Enable(unconnected, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot));

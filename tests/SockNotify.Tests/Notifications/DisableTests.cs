@@ -1,13 +1,13 @@
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class DisableTests
 {
-    [Fact]
-    public void Nothing_is_delivered_while_disabled_and_Enable_resumes_with_the_same_key()
+    [Theory, BothBackends]
+    public void Nothing_is_delivered_while_disabled_and_Enable_resumes_with_the_same_key(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In | SocketNotifyEvents.Hangup, SocketNotifyTrigger.Level));
@@ -20,10 +20,10 @@ public class DisableTests
         Expect.Events(port, (key, SocketNotifyEvents.In));
     }
 
-    [Fact]
-    public void Errors_and_hangups_are_not_delivered_while_disabled()
+    [Theory, BothBackends]
+    public void Errors_and_hangups_are_not_delivered_while_disabled(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level));

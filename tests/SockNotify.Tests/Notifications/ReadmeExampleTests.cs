@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 /// <summary>README.md's example, kept compiling and working here.</summary>
 public class ReadmeExampleTests

@@ -2,15 +2,15 @@ using System.Net;
 using System.Net.Sockets;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 [Collection(nameof(DescriptorSensitive))]
 public class CloseTests
 {
-    [Fact]
-    public void Disposing_a_registered_socket_deregisters_it_without_a_Remove()
+    [Theory, BothBackends]
+    public void Disposing_a_registered_socket_deregisters_it_without_a_Remove(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
@@ -23,10 +23,10 @@ public class CloseTests
         Assert.Equal(0, port.RegistrationCount);
     }
 
-    [Fact]
-    public void A_new_socket_that_reuses_a_closed_sockets_descriptor_gets_no_stale_notification()
+    [Theory, BothBackends]
+    public void A_new_socket_that_reuses_a_closed_sockets_descriptor_gets_no_stale_notification(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         Key oldKey = new("old");
         Key newKey = new("new");
         TcpPair old = TcpPair.Create();
@@ -57,10 +57,10 @@ public class CloseTests
     /// the kernel registration, and the kernel keeps reporting it under the old token. None of that may surface, even
     /// after the descriptor number has been reused by another registered socket.
     /// </summary>
-    [Fact]
-    public void A_closed_socket_whose_file_lives_on_delivers_nothing_even_after_its_number_is_reused()
+    [Theory, BothBackends]
+    public void A_closed_socket_whose_file_lives_on_delivers_nothing_even_after_its_number_is_reused(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         Key oldKey = new("old");
         TcpPair old = TcpPair.Create();
         port.Register(Items.Enable(old.Server, oldKey, SocketNotifyEvents.In, SocketNotifyTrigger.Level));

@@ -1,14 +1,14 @@
 using System.Diagnostics;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Port;
 
 public class TimeoutTests
 {
-    [Fact]
-    public void A_zero_timeout_returns_TimedOut_at_once_when_nothing_is_queued()
+    [Theory, BothBackends]
+    public void A_zero_timeout_returns_TimedOut_at_once_when_nothing_is_queued(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         Stopwatch watch = Stopwatch.StartNew();
         Assert.Equal(CompletionWaitResult.TimedOut, port.GetQueuedCompletionStatus(new CompletionEntry[4], out int count, 0));
         Assert.Equal(0, count);
@@ -16,12 +16,12 @@ public class TimeoutTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(15)]
-    [InlineData(120)]
-    public void A_finite_timeout_never_returns_early(int milliseconds)
+    [BothBackends(1)]
+    [BothBackends(15)]
+    [BothBackends(120)]
+    public void A_finite_timeout_never_returns_early(CompletionPortBackend backend, int milliseconds)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         for (int i = 0; i < 5; i++)
         {
             Stopwatch watch = Stopwatch.StartNew();
@@ -30,10 +30,10 @@ public class TimeoutTests
         }
     }
 
-    [Fact]
-    public void A_finite_timeout_is_not_cut_short_by_wakes_that_bring_nothing()
+    [Theory, BothBackends]
+    public void A_finite_timeout_is_not_cut_short_by_wakes_that_bring_nothing(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         // A post that another thread takes at once wakes this waiter for nothing; it must keep waiting.
         Thread thief = new(() =>
         {
@@ -61,10 +61,10 @@ public class TimeoutTests
         thief.Join();
     }
 
-    [Fact]
-    public void An_infinite_timeout_waits_until_something_arrives()
+    [Theory, BothBackends]
+    public void An_infinite_timeout_waits_until_something_arrives(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         Key key = new("late");
         Timer post = new(_ => port.PostQueuedCompletionStatus(key, 7, null), null, 200, Timeout.Infinite);
         using (post)
@@ -78,10 +78,10 @@ public class TimeoutTests
         }
     }
 
-    [Fact]
-    public void Registrations_are_applied_even_when_the_dequeue_then_times_out()
+    [Theory, BothBackends]
+    public void Registrations_are_applied_even_when_the_dequeue_then_times_out(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         SocketNotifyRegistration[] batch = [Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level)];
@@ -92,10 +92,10 @@ public class TimeoutTests
         Expect.Events(port, (key, SocketNotifyEvents.In));
     }
 
-    [Fact]
-    public void TimeSpan_timeouts_mean_the_same_as_milliseconds_and_reject_negative_values()
+    [Theory, BothBackends]
+    public void TimeSpan_timeouts_mean_the_same_as_milliseconds_and_reject_negative_values(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         CompletionEntry[] entries = new CompletionEntry[1];
         Stopwatch watch = Stopwatch.StartNew();
         Assert.Equal(CompletionWaitResult.TimedOut, port.GetQueuedCompletionStatus(entries, out _, TimeSpan.FromMilliseconds(30)));
@@ -109,10 +109,10 @@ public class TimeoutTests
         Assert.Throws<ArgumentOutOfRangeException>(() => port.GetQueuedCompletionStatus(entries, out _, TimeSpan.FromDays(30)));
     }
 
-    [Fact]
-    public void No_entries_asked_for_means_no_wait()
+    [Theory, BothBackends]
+    public void No_entries_asked_for_means_no_wait(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         Stopwatch watch = Stopwatch.StartNew();
         Assert.Equal(CompletionWaitResult.Success, port.ProcessSocketNotifications([], Timeout.Infinite, [], out int count));
         Assert.Equal(0, count);

@@ -1,13 +1,13 @@
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Port;
 
 public class DisposeTests
 {
-    [Fact]
-    public void Dispose_wakes_every_waiting_thread_with_PortClosed()
+    [Theory, BothBackends]
+    public void Dispose_wakes_every_waiting_thread_with_PortClosed(CompletionPortBackend backend)
     {
-        CompletionPort port = new();
+        CompletionPort port = Ports.Create(backend);
         CompletionWaitResult[] results = new CompletionWaitResult[4];
         using CountdownEvent started = new(results.Length);
         Thread[] waiters = Enumerable.Range(0, results.Length).Select(i => new Thread(() =>
@@ -21,18 +21,18 @@ public class DisposeTests
         }
 
         started.Wait();
-        Thread.Sleep(100); // Let every thread reach epoll_wait.
+        Thread.Sleep(100); // Let every thread reach the backend's wait.
         port.Dispose();
 
-        Assert.All(waiters, w => Assert.True(w.Join(TimeSpan.FromSeconds(5))));
+        Assert.All(waiters, w => Assert.True(w.Join(Expect.DeadlineMilliseconds)));
         Assert.All(results, r => Assert.Equal(CompletionWaitResult.PortClosed, r));
     }
 
-    [Fact]
-    public void Every_call_after_Dispose_throws_ObjectDisposedException_and_Dispose_is_idempotent()
+    [Theory, BothBackends]
+    public void Every_call_after_Dispose_throws_ObjectDisposedException_and_Dispose_is_idempotent(CompletionPortBackend backend)
     {
         using TcpPair pair = TcpPair.Create();
-        CompletionPort port = new();
+        CompletionPort port = Ports.Create(backend);
         port.Register(Items.Enable(pair.Server, null, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
         port.Dispose();
         port.Dispose();
@@ -42,11 +42,11 @@ public class DisposeTests
         Assert.Throws<ObjectDisposedException>(() => port.ProcessSocketNotifications([Items.Remove(pair.Server)]));
     }
 
-    [Fact]
-    public void Dispose_drops_queued_packets_and_leaves_registered_sockets_open()
+    [Theory, BothBackends]
+    public void Dispose_drops_queued_packets_and_leaves_registered_sockets_open(CompletionPortBackend backend)
     {
         using TcpPair pair = TcpPair.Create();
-        CompletionPort port = new();
+        CompletionPort port = Ports.Create(backend);
         port.Register(Items.Enable(pair.Server, null, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
         port.PostQueuedCompletionStatus(null, 1, null);
         port.Dispose();

@@ -1,29 +1,29 @@
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 [Collection(nameof(DescriptorSensitive))]
 public class LeakTests
 {
-    [Fact]
-    public void Creating_and_disposing_2000_ports_leaves_the_descriptor_count_unchanged()
+    [Theory, BothBackends]
+    public void Creating_and_disposing_2000_ports_leaves_the_descriptor_count_unchanged(CompletionPortBackend backend)
     {
-        WarmUp();
+        WarmUp(backend);
         Descriptors before = Descriptors.Snapshot();
         for (int i = 0; i < 2000; i++)
         {
-            using CompletionPort port = new();
+            using CompletionPort port = Ports.Create(backend);
             port.PostQueuedCompletionStatus(null, 0, null);
         }
 
         before.AssertUnchanged();
     }
 
-    [Fact]
-    public void Churning_10000_registrations_leaves_descriptors_and_registrations_unchanged()
+    [Theory, BothBackends]
+    public void Churning_10000_registrations_leaves_descriptors_and_registrations_unchanged(CompletionPortBackend backend)
     {
-        WarmUp();
-        using CompletionPort port = new();
+        WarmUp(backend);
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Descriptors before = Descriptors.Snapshot();
         CompletionEntry[] entries = new CompletionEntry[4];
@@ -40,15 +40,15 @@ public class LeakTests
         before.AssertUnchanged();
     }
 
-    [Fact]
-    public void A_port_disposed_with_waiters_and_registrations_releases_its_descriptors()
+    [Theory, BothBackends]
+    public void A_port_disposed_with_waiters_and_registrations_releases_its_descriptors(CompletionPortBackend backend)
     {
-        WarmUp();
+        WarmUp(backend);
         using TcpPair pair = TcpPair.Create();
         Descriptors before = Descriptors.Snapshot();
         for (int i = 0; i < 50; i++)
         {
-            CompletionPort port = new();
+            CompletionPort port = Ports.Create(backend);
             port.Register(Items.Enable(pair.Server, null, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
             CompletionWaitResult result = default;
             using ManualResetEventSlim started = new();
@@ -66,7 +66,7 @@ public class LeakTests
             });
             waiter.Start();
             started.Wait();
-            Thread.Sleep(1); // Usually inside epoll_wait by now; either way it must return PortClosed.
+            Thread.Sleep(1); // Usually inside the backend's wait by now; either way it must return PortClosed.
             port.Dispose();
             waiter.Join();
             Assert.Equal(CompletionWaitResult.PortClosed, result);
@@ -75,10 +75,10 @@ public class LeakTests
         before.AssertUnchanged();
     }
 
-    private static void WarmUp()
+    private static void WarmUp(CompletionPortBackend backend)
     {
         // The runtime opens descriptors lazily on first use of sockets and threads; open them before counting.
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
     }
 }

@@ -1,13 +1,13 @@
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class EnableTests
 {
-    [Fact]
-    public void Enable_on_an_existing_registration_updates_the_filter_but_keeps_the_original_key()
+    [Theory, BothBackends]
+    public void Enable_on_an_existing_registration_updates_the_filter_but_keeps_the_original_key(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key original = new("original");
         Key ignored = new("ignored");
@@ -22,10 +22,10 @@ public class EnableTests
         Expect.Nothing(port);
     }
 
-    [Fact]
-    public void Remove_then_register_again_changes_the_key()
+    [Theory, BothBackends]
+    public void Remove_then_register_again_changes_the_key(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key first = new("first");
         Key second = new("second");
@@ -39,14 +39,14 @@ public class EnableTests
         Assert.DoesNotContain(seen, e => ReferenceEquals(e.CompletionKey, first));
     }
 
-    [Fact]
-    public void The_completion_key_may_be_any_object_or_null()
+    [Theory, BothBackends]
+    public void The_completion_key_may_be_any_object_or_null(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         port.Register(Items.Enable(pair.Server, null, SocketNotifyEvents.Out, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot));
         CompletionEntry[] entries = new CompletionEntry[4];
-        Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, 5000));
+        Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, Expect.DeadlineMilliseconds));
         Assert.Equal(1, count);
         Assert.Null(entries[0].CompletionKey);
         Assert.Equal(SocketNotifyEvents.Out, entries[0].Events);

@@ -2,14 +2,14 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class RemoveTests
 {
-    [Fact]
-    public void Remove_delivers_exactly_one_Remove_notification_and_nothing_after_it()
+    [Theory, BothBackends]
+    public void Remove_delivers_exactly_one_Remove_notification_and_nothing_after_it(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.All, SocketNotifyTrigger.Level));
@@ -24,10 +24,10 @@ public class RemoveTests
         Expect.Nothing(port);
     }
 
-    [Fact]
-    public void Remove_is_delivered_whatever_the_filter_and_also_for_a_disabled_registration()
+    [Theory, BothBackends]
+    public void Remove_is_delivered_whatever_the_filter_and_also_for_a_disabled_registration(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.Out, SocketNotifyTrigger.Edge | SocketNotifyTrigger.OneShot));
@@ -36,10 +36,10 @@ public class RemoveTests
         Assert.Contains(Expect.All(port), e => ReferenceEquals(e.CompletionKey, key) && e.Events == SocketNotifyEvents.Remove);
     }
 
-    [Fact]
-    public void A_second_Remove_fails_as_not_registered_and_queues_nothing()
+    [Theory, BothBackends]
+    public void A_second_Remove_fails_as_not_registered_and_queues_nothing(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
@@ -51,10 +51,10 @@ public class RemoveTests
         Assert.Single(Expect.All(port), e => e.Events == SocketNotifyEvents.Remove);
     }
 
-    [Fact]
-    public void Remove_and_Enable_in_one_batch_re_register_with_the_new_key_after_the_Remove()
+    [Theory, BothBackends]
+    public void Remove_and_Enable_in_one_batch_re_register_with_the_new_key_after_the_Remove(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key first = new("first");
         Key second = new("second");
@@ -76,12 +76,12 @@ public class RemoveTests
     /// removes the registrations one by one. For every key: exactly one Remove, and no notification of that key from a
     /// dequeue call that started after some thread had received its Remove (the guarantee that lets the key be freed).
     /// </summary>
-    [Fact]
-    public void Remove_is_the_last_notification_of_its_key_while_many_threads_dequeue_under_traffic()
+    [Theory, BothBackends]
+    public void Remove_is_the_last_notification_of_its_key_while_many_threads_dequeue_under_traffic(CompletionPortBackend backend)
     {
         const int Connections = 32;
         const int Dequeuers = 4;
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         TcpPair[] pairs = Enumerable.Range(0, Connections).Select(_ => TcpPair.Create()).ToArray();
         StressKey[] keys = Enumerable.Range(0, Connections).Select(i => new StressKey(i)).ToArray();
         try
@@ -182,12 +182,12 @@ public class RemoveTests
     /// The seed's multithreaded pattern: OneShot registrations re-armed or removed by the thread that handled the
     /// notification. Under traffic, once a thread receives a key's Remove no thread ever receives that key again.
     /// </summary>
-    [Fact]
-    public void With_OneShot_registrations_nothing_of_a_key_is_received_after_its_Remove_by_any_thread()
+    [Theory, BothBackends]
+    public void With_OneShot_registrations_nothing_of_a_key_is_received_after_its_Remove_by_any_thread(CompletionPortBackend backend)
     {
         const int Connections = 32;
         const int MessagesPerConnection = 20;
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         TcpPair[] pairs = Enumerable.Range(0, Connections).Select(_ => TcpPair.Create()).ToArray();
         StressKey[] keys = Enumerable.Range(0, Connections).Select(i => new StressKey(i) { Socket = pairs[i].Server }).ToArray();
         try
@@ -281,10 +281,10 @@ public class RemoveTests
         }
     }
 
-    [Fact]
-    public void DeregisterAndWait_ends_the_registration_without_dropping_or_queuing_anything()
+    [Theory, BothBackends]
+    public void DeregisterAndWait_ends_the_registration_without_dropping_or_queuing_anything(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair deregistered = TcpPair.Create();
         using TcpPair other = TcpPair.Create();
         Key deregisteredKey = new("deregistered");

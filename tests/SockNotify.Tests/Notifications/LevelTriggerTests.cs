@@ -1,14 +1,14 @@
 using System.Collections.Concurrent;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class LevelTriggerTests
 {
-    [Fact]
-    public void Persistent_level_notifies_again_on_every_dequeue_while_data_is_unread()
+    [Theory, BothBackends]
+    public void Persistent_level_notifies_again_on_every_dequeue_while_data_is_unread(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level | SocketNotifyTrigger.Persistent));
@@ -23,10 +23,10 @@ public class LevelTriggerTests
         Expect.Nothing(port);
     }
 
-    [Fact]
-    public void Level_without_OneShot_or_Persistent_is_persistent()
+    [Theory, BothBackends]
+    public void Level_without_OneShot_or_Persistent_is_persistent(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level));
@@ -36,10 +36,10 @@ public class LevelTriggerTests
         Expect.Events(port, (key, SocketNotifyEvents.In));
     }
 
-    [Fact]
-    public void OneShot_level_notifies_once_then_stays_disabled_until_enabled_again()
+    [Theory, BothBackends]
+    public void OneShot_level_notifies_once_then_stays_disabled_until_enabled_again(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         SocketNotifyRegistration oneShot = Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot);
@@ -54,10 +54,10 @@ public class LevelTriggerTests
         Expect.Nothing(port);
     }
 
-    [Fact]
-    public void OneShot_level_is_disabled_not_removed_after_it_fires()
+    [Theory, BothBackends]
+    public void OneShot_level_is_disabled_not_removed_after_it_fires(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot));
@@ -69,10 +69,10 @@ public class LevelTriggerTests
         Expect.Events(port, (key, SocketNotifyEvents.Remove));
     }
 
-    [Fact]
-    public void OneShot_notification_reaches_exactly_one_of_many_waiting_threads()
+    [Theory, BothBackends]
+    public void OneShot_notification_reaches_exactly_one_of_many_waiting_threads(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         SocketNotifyRegistration oneShot = Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot);

@@ -2,16 +2,16 @@ using System.Net;
 using System.Net.Sockets;
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class ProtocolTests
 {
     [Theory]
-    [InlineData(AddressFamily.InterNetwork)]
-    [InlineData(AddressFamily.InterNetworkV6)]
-    public void Tcp_notifies_In_and_Hangup(AddressFamily family)
+    [BothBackends(AddressFamily.InterNetwork)]
+    [BothBackends(AddressFamily.InterNetworkV6)]
+    public void Tcp_notifies_In_and_Hangup(CompletionPortBackend backend, AddressFamily family)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create(family);
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In | SocketNotifyEvents.Hangup, SocketNotifyTrigger.Level | SocketNotifyTrigger.OneShot));
@@ -25,11 +25,11 @@ public class ProtocolTests
     }
 
     [Theory]
-    [InlineData(AddressFamily.InterNetwork)]
-    [InlineData(AddressFamily.InterNetworkV6)]
-    public void Udp_registered_before_bind_receives_every_datagram_edge_triggered_and_never_Hangup(AddressFamily family)
+    [BothBackends(AddressFamily.InterNetwork)]
+    [BothBackends(AddressFamily.InterNetworkV6)]
+    public void Udp_registered_before_bind_receives_every_datagram_edge_triggered_and_never_Hangup(CompletionPortBackend backend, AddressFamily family)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using Socket server = new(family, SocketType.Dgram, ProtocolType.Udp);
         Key key = new("udp");
         // As in the seed: register before bind so that no datagram can arrive unnoticed.
@@ -49,7 +49,7 @@ public class ProtocolTests
 
         while (received < Datagrams)
         {
-            Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, 5000));
+            Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(entries, out int count, Expect.DeadlineMilliseconds));
             foreach (CompletionEntry entry in entries.AsSpan(0, count))
             {
                 Assert.Same(key, entry.CompletionKey);

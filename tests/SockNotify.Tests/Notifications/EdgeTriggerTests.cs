@@ -1,13 +1,13 @@
 using SockNotify.Tests.Support;
 
-namespace SockNotify.Tests;
+namespace SockNotify.Tests.Notifications;
 
 public class EdgeTriggerTests
 {
-    [Fact]
-    public void Edge_notifies_once_when_data_arrives_not_again_while_it_stays_unread()
+    [Theory, BothBackends]
+    public void Edge_notifies_once_when_data_arrives_not_again_while_it_stays_unread(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Edge));
@@ -17,10 +17,10 @@ public class EdgeTriggerTests
         Expect.Nothing(port);
     }
 
-    [Fact]
-    public void Edge_notifies_again_for_new_data_after_a_full_drain()
+    [Theory, BothBackends]
+    public void Edge_notifies_again_for_new_data_after_a_full_drain(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         port.Register(Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Edge));
@@ -33,10 +33,10 @@ public class EdgeTriggerTests
         }
     }
 
-    [Fact]
-    public void Edge_registered_while_data_is_already_present_notifies_it()
+    [Theory, BothBackends]
+    public void Edge_registered_while_data_is_already_present_notifies_it(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         pair.Client.Send([1]);
@@ -46,10 +46,10 @@ public class EdgeTriggerTests
         Expect.Events(port, (key, SocketNotifyEvents.In));
     }
 
-    [Fact]
-    public void OneShot_edge_fires_once_until_enabled_again()
+    [Theory, BothBackends]
+    public void OneShot_edge_fires_once_until_enabled_again(CompletionPortBackend backend)
     {
-        using CompletionPort port = new();
+        using CompletionPort port = Ports.Create(backend);
         using TcpPair pair = TcpPair.Create();
         Key key = new("server");
         SocketNotifyRegistration item = Items.Enable(pair.Server, key, SocketNotifyEvents.In, SocketNotifyTrigger.Edge | SocketNotifyTrigger.OneShot);
