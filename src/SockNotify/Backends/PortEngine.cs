@@ -49,16 +49,40 @@ namespace SockNotify.Backends;
 /// <c>ProcessSocketNotifications</c> (whose own Remove packets the engine drops: the registrar posts the port's) or
 /// from AFD polls.</para>
 /// </summary>
-internal abstract class PortEngine : IDisposable
+internal abstract class PortEngine(PortCore port, CompletionPortOptions options) : IDisposable
 {
     /// <summary>What <see cref="Wait"/> returns once the port is disposed.</summary>
     protected const int PortClosed = -1;
 
+    private readonly Lock _buffersGate = new();
+    private BufferPool? _buffers;
+
     /// <summary>The kernel interface that performs operations (never Automatic).</summary>
     public abstract CompletionPortBackend Backend { get; }
 
-    /// <summary>The pool pooled receives draw from (made on first use).</summary>
-    public abstract BufferPool Buffers { get; }
+    /// <summary>The pool pooled receives draw from, made on first use (its slab costs address space, not memory, until used).</summary>
+    public BufferPool Buffers
+    {
+        get
+        {
+            if (Volatile.Read(ref _buffers) is { } buffers)
+            {
+                return buffers;
+            }
+
+            lock (_buffersGate)
+            {
+                if (_buffers is null)
+                {
+                    BufferPool pool = new(Port, options.PooledBufferSize, options.PooledBufferCount);
+                    OnPoolCreated(pool);
+                    Volatile.Write(ref _buffers, pool);
+                }
+
+                return _buffers;
+            }
+        }
+    }
 
     /// <summary>Whether a pooled receive could find a buffer now.</summary>
     public abstract bool HasFreeBuffer { get; }
@@ -169,6 +193,17 @@ internal abstract class PortEngine : IDisposable
     public abstract void ReturnBuffer(PooledBuffer buffer);
 
     public abstract void Dispose();
+
+    /// <summary>The port this engine serves; engines call back into its registrations, operations and lifetime only.</summary>
+    protected PortCore Port { get; } = port;
+
+    /// <summary>The pool if a pooled receive made it, for disposal.</summary>
+    protected BufferPool? CreatedBuffers => Volatile.Read(ref _buffers);
+
+    /// <summary>Lets the engine offer a new pool's buffers to the kernel before anyone uses it.</summary>
+    protected virtual void OnPoolCreated(BufferPool pool)
+    {
+    }
 
     /// <summary>
     /// Waits up to <paramref name="timeoutMilliseconds"/> (-1: forever, 0: poll) and writes what is deliverable; see the

@@ -13,28 +13,10 @@ namespace SockNotify.Backends.Linux;
 /// each other, and the operations of one side run in start order. No operation is ever
 /// <see cref="OperationState.InKernel"/>: the work is done by the threads that dequeue.
 /// </summary>
-internal sealed unsafe class EpollEngine(PortCore port, EpollSelector epoll, int bufferSize, int bufferCount) : LinuxEngine(port, epoll)
+internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions options, EpollSelector epoll)
+    : LinuxEngine(port, options, epoll)
 {
-    private readonly Lock _buffersGate = new();
-    private BufferPool? _buffers;
-
     public override CompletionPortBackend Backend => CompletionPortBackend.Epoll;
-
-    public override BufferPool Buffers
-    {
-        get
-        {
-            if (Volatile.Read(ref _buffers) is { } buffers)
-            {
-                return buffers;
-            }
-
-            lock (_buffersGate)
-            {
-                return _buffers ??= new BufferPool(Port, bufferSize, bufferCount);
-            }
-        }
-    }
 
     public override bool HasFreeBuffer => Buffers.HasFree;
 
@@ -73,7 +55,7 @@ internal sealed unsafe class EpollEngine(PortCore port, EpollSelector epoll, int
 
     public override void Dispose()
     {
-        _buffers?.Dispose();
+        CreatedBuffers?.Dispose();
         base.Dispose();
     }
 

@@ -20,14 +20,12 @@ internal abstract class LinuxEngine : PortEngine
     /// <summary>The most kernel events one wait asks for, which bounds its stack use (16 bytes each).</summary>
     private const int MaxReadyEventsPerWait = 512;
 
-    protected LinuxEngine(PortCore port, EpollSelector epoll)
+    protected LinuxEngine(PortCore port, CompletionPortOptions options, EpollSelector epoll)
+        : base(port, options)
     {
-        Port = port;
         Epoll = epoll;
         Queue = new ReadyQueue(epoll);
     }
-
-    protected PortCore Port { get; }
 
     protected EpollSelector Epoll { get; }
 
@@ -57,7 +55,7 @@ internal abstract class LinuxEngine : PortEngine
                 }
             }
 
-            return new EpollEngine(port, epoll, options.PooledBufferSize, options.PooledBufferCount);
+            return new EpollEngine(port, options, epoll);
         }
         catch
         {

@@ -45,9 +45,6 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
     private readonly FixedFileTable _files;
     private readonly ProvidedBufferRing _bufferRing;
     private readonly int _bufferSize;
-    private readonly int _bufferCount;
-    private readonly Lock _buffersGate = new();
-    private BufferPool? _buffers;
 
     /// <summary>Whether the last wait looked at epoll (a hint; races between threads are harmless).</summary>
     private bool _epollPolledLast;
@@ -58,47 +55,19 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
     private bool _disposing;
     private bool _drained;
 
-    private IoUringEngine(PortCore port, EpollSelector epoll, Ring ring, FixedFileTable files, ProvidedBufferRing bufferRing,
-        int bufferSize, int bufferCount)
-        : base(port, epoll)
+    private IoUringEngine(PortCore port, CompletionPortOptions options, EpollSelector epoll, Ring ring, FixedFileTable files,
+        ProvidedBufferRing bufferRing)
+        : base(port, options, epoll)
     {
         _ring = ring;
         _submissions = ring.Submissions;
         _completions = ring.Completions;
         _files = files;
         _bufferRing = bufferRing;
-        _bufferSize = bufferSize;
-        _bufferCount = bufferCount;
+        _bufferSize = options.PooledBufferSize;
     }
 
     public override CompletionPortBackend Backend => CompletionPortBackend.IoUring;
-
-    public override BufferPool Buffers
-    {
-        get
-        {
-            if (Volatile.Read(ref _buffers) is { } buffers)
-            {
-                return buffers;
-            }
-
-            lock (_buffersGate)
-            {
-                if (_buffers is null)
-                {
-                    BufferPool pool = new(Port, _bufferSize, _bufferCount);
-                    for (int id = 0; id < pool.Count; id++)
-                    {
-                        _bufferRing.Add(pool[id]);
-                    }
-
-                    Volatile.Write(ref _buffers, pool);
-                }
-
-                return _buffers;
-            }
-        }
-    }
 
     public override bool HasFreeBuffer => _bufferRing.HasFree;
 
@@ -141,7 +110,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
                 return false;
             }
 
-            engine = new IoUringEngine(port, epoll, ring, files, bufferRing, options.PooledBufferSize, options.PooledBufferCount);
+            engine = new IoUringEngine(port, options, epoll, ring, files, bufferRing);
             return true;
         }
         finally
@@ -300,10 +269,18 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         {
             // Otherwise the kernel may still hold some: leaking this memory is better than letting it be reused.
             _bufferRing.Free();
-            _buffers?.Dispose();
+            CreatedBuffers?.Dispose();
         }
 
         base.Dispose();
+    }
+
+    protected override void OnPoolCreated(BufferPool pool)
+    {
+        for (int id = 0; id < pool.Count; id++)
+        {
+            _bufferRing.Add(pool[id]);
+        }
     }
 
     protected override int WaitForEvents(Span<ReadyEvent> ready, int timeoutMilliseconds)
