@@ -58,8 +58,9 @@ public static class CompletionPortServer
         Thread[] clientThreads = [.. Enumerable.Range(0, clients).Select(c => CreateEchoClient(listener.LocalEndPoint!, c, clientFailures))];
         bool clientsDone = clientThreads.All(t => t.Join(Common.ScenarioDeadline));
 
-        // Closing the listener ends its posted accepts (OperationAborted); their contexts come back as they complete.
-        listener.Dispose();
+        // Closing the listener (closesocket) ends its posted accepts (OperationAborted); their contexts come back as they
+        // complete.
+        port.CloseSocket(listener);
         bool contextsBack = SpinWait.SpinUntil(() => server.Lookaside.Outstanding == 0, TimeSpan.FromSeconds(5));
         for (int i = 0; i < workerThreads; i++)
         {
@@ -275,7 +276,7 @@ public static class CompletionPortServer
                 Failure ??= $"a connection ended with {rest.Length} stray bytes";
             }
 
-            context.Socket!.Dispose();
+            port.CloseSocket(context.Socket!); // closesocket: the peer sees the end at once.
             Lookaside.Free(context);
         }
 

@@ -12,6 +12,9 @@ public readonly struct CompletionEntry
     /// <summary>The accepted socket or the pooled buffer of an operation's completion.</summary>
     private readonly object? _result;
 
+    /// <summary>The pooled buffer's lease, which <see cref="CompletionPort.ReturnBuffer"/> checks.</summary>
+    private readonly uint _lease;
+
     internal CompletionEntry(object? completionKey, uint bytesTransferred, object? context)
     {
         CompletionKey = completionKey;
@@ -19,11 +22,12 @@ public readonly struct CompletionEntry
         Context = context;
     }
 
-    internal CompletionEntry(object? completionKey, uint bytesTransferred, object? context, SocketError socketError, object? result)
+    internal CompletionEntry(object? completionKey, uint bytesTransferred, object? context, SocketError socketError, object? result, uint lease = 0)
         : this(completionKey, bytesTransferred, context)
     {
         SocketError = socketError;
         _result = result;
+        _lease = lease;
     }
 
     /// <summary>The registration's or association's completion key, or the key given to the post.</summary>
@@ -68,4 +72,20 @@ public readonly struct CompletionEntry
         _result is PooledBuffer buffer ? buffer.Memory[..(int)BytesTransferred] : ReadOnlyMemory<byte>.Empty;
 
     internal PooledBuffer? PooledBuffer => _result as PooledBuffer;
+
+    /// <summary>Gives the pooled buffer back under this entry's lease; false if that lease is over.</summary>
+    internal bool TryReturnPooledBuffer(PooledBuffer buffer) => buffer.TryTakeBack(_lease);
+
+    /// <summary>
+    /// Releases what an entry no one will dequeue holds (the port is being torn down): an accepted connection is closed
+    /// now rather than by a finalizer, and a pooled buffer goes back, so the pool's memory is freed.
+    /// </summary>
+    internal void DropUndelivered()
+    {
+        AcceptSocket?.Dispose();
+        if (PooledBuffer is { } buffer)
+        {
+            TryReturnPooledBuffer(buffer);
+        }
+    }
 }

@@ -178,10 +178,40 @@ public sealed partial class CompletionPort
     }
 
     /// <summary>
+    /// Ends the socket's association with this port without closing the socket: its started operations complete with
+    /// <see cref="SocketError.OperationAborted"/> (an operation that finished first keeps its result), each exactly once,
+    /// and the port lets go of the socket, which stays open and non-blocking and may be associated again, with this port
+    /// or another, or registered for notifications.
+    /// </summary>
+    /// <param name="socket">A socket associated with this port.</param>
+    /// <returns>False if the socket was not associated with this port (nothing changed).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="socket"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
+    public bool Dissociate(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        _core.Lifetime.Enter();
+        try
+        {
+            if (_core.Registrar.TryFindAssociation(socket.SafeHandle) is not { } association)
+            {
+                return false;
+            }
+
+            _core.Operations.EndAssociation(association);
+            return true;
+        }
+        finally
+        {
+            _core.Lifetime.Exit();
+        }
+    }
+
+    /// <summary>
     /// Cancels the socket's started operations (Win32's <c>CancelIoEx</c>): those whose context is
     /// <paramref name="context"/>, or all of them when it is null. Each still completes exactly once, with
-    /// <see cref="SocketError.OperationAborted"/>, or with its own result if it finished first. Disposing the socket
-    /// has the same effect on all its operations, within the port's sweep period (50 ms).
+    /// <see cref="SocketError.OperationAborted"/>, or with its own result if it finished first. <see cref="CloseSocket"/>
+    /// has the same effect on all its operations at once, and disposing the socket within the port's sweep period (50 ms).
     /// </summary>
     /// <param name="socket">A socket associated with this port.</param>
     /// <param name="context">The context of the operations to cancel, or null for all.</param>
@@ -209,10 +239,13 @@ public sealed partial class CompletionPort
     /// <param name="entry">The completion that carried the buffer.</param>
     /// <remarks>
     /// Buffers lent when the port is disposed stay readable; giving them back then releases the pool's memory once
-    /// the last one is back. A second return after the buffer was lent again cannot be detected.
+    /// the last one is back.
     /// </remarks>
     /// <exception cref="ArgumentException">The entry holds no pooled buffer of this port.</exception>
-    /// <exception cref="InvalidOperationException">The buffer was already given back.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The buffer was already given back with this completion, or with an earlier completion that carried the same
+    /// buffer before it was lent again.
+    /// </exception>
     public void ReturnBuffer(in CompletionEntry entry)
     {
         if (entry.PooledBuffer is not { } buffer || !ReferenceEquals(buffer.Pool.Owner, _core))
@@ -220,7 +253,7 @@ public sealed partial class CompletionPort
             throw new ArgumentException("The entry holds no pooled buffer of this port.", nameof(entry));
         }
 
-        _core.Operations.Parked.ReturnBuffer(buffer);
+        _core.Operations.Parked.ReturnBuffer(entry, buffer);
     }
 
     /// <summary>Operations started and not yet completed (leak tests).</summary>

@@ -206,6 +206,34 @@ public sealed partial class CompletionPort : IDisposable
     }
 
     /// <summary>
+    /// Closes a socket in order, as Winsock's <c>closesocket</c> does: what this port holds for it ends first, then the
+    /// socket is disposed. Its started operations complete with <see cref="SocketError.OperationAborted"/> (an operation
+    /// that finished first keeps its result), each exactly once; a notification registration ends silently, with no
+    /// Remove notification; and the kernel lets go of the socket before the descriptor closes, so the peer sees the end
+    /// of the connection (FIN, or RST when received data was left unread) and a listener stops listening at once. Prefer
+    /// it to <see cref="Socket.Dispose()"/>, which the port notices only at its next sweep.
+    /// </summary>
+    /// <param name="socket">Any socket: one with nothing on this port is just disposed.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="socket"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">Another port holds the socket (close it there); it is left open.</exception>
+    /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
+    public void CloseSocket(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        _core.Lifetime.Enter();
+        try
+        {
+            _core.Registrar.EndBeforeClose(socket.SafeHandle);
+        }
+        finally
+        {
+            _core.Lifetime.Exit();
+        }
+
+        socket.Dispose();
+    }
+
+    /// <summary>
     /// Closes the port: waiting threads return <see cref="CompletionWaitResult.PortClosed"/>, queued packets are
     /// dropped, registrations end without Remove notifications, and later calls throw.
     /// </summary>

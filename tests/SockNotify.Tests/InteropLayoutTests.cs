@@ -7,7 +7,7 @@ namespace SockNotify.Tests;
 
 // Every figure below was printed by a C program (sizeof/offsetof) compiled with gcc against the x86-64 headers:
 // <linux/io_uring.h> and <linux/time_types.h> (linux-libc-dev 6.1), <sys/epoll.h>, <sys/socket.h>, <sys/uio.h>,
-// <sys/resource.h> and <netinet/in.h> (glibc 2.36), and <asm-generic/errno-base.h> and <asm-generic/errno.h>.
+// <netinet/in.h> (glibc 2.36), and <asm-generic/errno-base.h> and <asm-generic/errno.h>.
 // The kernel reads and writes these structures, so a wrong offset corrupts memory rather than failing a call.
 public class InteropLayoutTests
 {
@@ -116,26 +116,6 @@ public class InteropLayoutTests
     }
 
     [Fact]
-    public void Io_uring_rsrc_register_is_32_bytes_with_the_header_field_offsets()
-    {
-        Assert.Equal(32, Unsafe.SizeOf<ResourceRegistration>());
-        Assert.Equal(0, Offset<ResourceRegistration>(nameof(ResourceRegistration.Count)));
-        Assert.Equal(4, Offset<ResourceRegistration>(nameof(ResourceRegistration.Flags)));
-        Assert.Equal(8, Offset<ResourceRegistration>(nameof(ResourceRegistration.Reserved)));
-        Assert.Equal(16, Offset<ResourceRegistration>(nameof(ResourceRegistration.Data)));
-        Assert.Equal(24, Offset<ResourceRegistration>(nameof(ResourceRegistration.Tags)));
-    }
-
-    [Fact]
-    public void Io_uring_files_update_is_16_bytes_with_the_descriptor_pointer_at_8()
-    {
-        Assert.Equal(16, Unsafe.SizeOf<FilesUpdate>());
-        Assert.Equal(0, Offset<FilesUpdate>(nameof(FilesUpdate.Offset)));
-        Assert.Equal(4, Offset<FilesUpdate>(nameof(FilesUpdate.Reserved)));
-        Assert.Equal(8, Offset<FilesUpdate>(nameof(FilesUpdate.Fds)));
-    }
-
-    [Fact]
     public void Io_uring_buf_reg_is_40_bytes_with_the_header_field_offsets()
     {
         Assert.Equal(40, Unsafe.SizeOf<BufferRingRegistration>());
@@ -176,14 +156,6 @@ public class InteropLayoutTests
         Assert.Equal(16, Unsafe.SizeOf<IoVec>());
         Assert.Equal(0, Offset<IoVec>(nameof(IoVec.Base)));
         Assert.Equal(8, Offset<IoVec>(nameof(IoVec.Length)));
-    }
-
-    [Fact]
-    public void Rlimit_is_two_64_bit_limits()
-    {
-        Assert.Equal(16, Unsafe.SizeOf<Interop.Resources.Limit>());
-        Assert.Equal(0, Offset<Interop.Resources.Limit>(nameof(Interop.Resources.Limit.Current)));
-        Assert.Equal(8, Offset<Interop.Resources.Limit>(nameof(Interop.Resources.Limit.Maximum)));
     }
 
     [Fact]

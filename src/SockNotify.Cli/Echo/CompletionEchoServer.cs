@@ -86,11 +86,11 @@ internal sealed class CompletionEchoServer : IEchoServer
         int open = _connections.Count;
         foreach (Connection connection in _connections.Keys)
         {
-            connection.Socket.Dispose();
+            _port.CloseSocket(connection.Socket);
         }
 
         _connections.Clear();
-        _listener.Dispose();
+        _port.CloseSocket(_listener);
         _port.Dispose(); // Cancels the operations still in flight and waits for the kernel to let go of them.
         return Task.FromResult($"served {Interlocked.Read(ref _accepted)} connections on the {_port.Backend} backend ({open} open at stop)");
     }
@@ -226,16 +226,7 @@ internal sealed class CompletionEchoServer : IEchoServer
         {
             if (server._connections.TryRemove(this, out _))
             {
-                try
-                {
-                    Socket.Shutdown(SocketShutdown.Both); // At once: the port lets go of a disposed socket only at its next sweep.
-                }
-                catch (SocketException)
-                {
-                    // Already reset by the peer.
-                }
-
-                Socket.Dispose();
+                server._port.CloseSocket(Socket); // Its other operation completes aborted; the peer sees the end at once.
             }
         }
     }

@@ -35,10 +35,12 @@ namespace SockNotify.Backends;
 /// to <see cref="ParkedReceives.Park"/>, and comes back through <see cref="Resume"/>.</item>
 /// <item><b>Submission</b>: an engine may batch what <see cref="Start"/> writes; <see cref="SubmitStarted"/>, called
 /// after the association's lock is released, submits when no waiting thread would, and <see cref="Flush"/> submits at once.</item>
-/// <item><b>Disposal</b>: <see cref="IDisposable.Dispose"/> runs once, after the last call left the port. It cancels what
-/// the kernel holds and waits for it, so that no buffer is released while the kernel may write to it, and reports in
-/// <see cref="ReleasedEverything"/> whether the kernel let go of everything. Nothing completes after it; a queued
-/// accepted socket no one will dequeue is closed.</item>
+/// <item><b>Disposal</b>: <see cref="Quiesce"/> runs once, in the port's Dispose, while other threads may still be inside
+/// the port: from then on nothing new reaches the kernel, and before it returns the kernel has let go of every
+/// operation (cancelled and waited for, within a bound), so the caller may free its buffers. It reports in
+/// <see cref="ReleasedEverything"/> whether the kernel let go of everything. <see cref="IDisposable.Dispose"/> runs
+/// once, after the last call left the port, and releases the engine's own resources; an entry no one will dequeue is
+/// dropped with <see cref="CompletionEntry.DropUndelivered"/>.</item>
 /// <item><b>Threads</b>: every member may be called from many threads at once.</item>
 /// </list>
 /// <para><b>Shapes</b>: on Linux (<see cref="LinuxEngine"/>) epoll reports readiness, an eventfd wakes, and a managed
@@ -188,6 +190,12 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
     public virtual void Flush()
     {
     }
+
+    /// <summary>
+    /// Port disposal, before it returns: stops new work from reaching the kernel and waits until the kernel has let go
+    /// of every operation, including those of <paramref name="ended"/>, the associations disposal just ended.
+    /// </summary>
+    public abstract void Quiesce(List<Association> ended);
 
     /// <summary>Puts a buffer the user gave back where pooled receives find it.</summary>
     public abstract void ReturnBuffer(PooledBuffer buffer);

@@ -83,6 +83,18 @@ internal sealed unsafe class BufferPool : IDisposable
         }
     }
 
+    /// <summary>Whether the slab was freed (the pool is disposed and no buffer is lent).</summary>
+    public bool IsReleased
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _released;
+            }
+        }
+    }
+
     public void CountLend(int change)
     {
         // Whichever of this and Dispose comes second sees the other's write (both are full fences).
@@ -105,10 +117,15 @@ internal sealed unsafe class BufferPool : IDisposable
     }
 }
 
-/// <summary>One buffer of a <see cref="BufferPool"/>; its <see cref="Memory{T}"/> needs no allocation and no pin.</summary>
+/// <summary>
+/// One buffer of a <see cref="BufferPool"/>; its <see cref="Memory{T}"/> needs no allocation and no pin. Each time it is
+/// lent to the user it gets a new lease, which the completion carries, so that a return made with an old completion
+/// (a second return after the buffer was lent again) is refused instead of putting the buffer in the free list twice.
+/// </summary>
 internal sealed unsafe class PooledBuffer(BufferPool pool, ushort id, byte* address, int length) : MemoryManager<byte>
 {
-    private int _lent;
+    /// <summary>The lease in the high bits, whether it is lent in the lowest bit.</summary>
+    private int _state;
 
     public BufferPool Pool { get; } = pool;
 
@@ -118,25 +135,23 @@ internal sealed unsafe class PooledBuffer(BufferPool pool, ushort id, byte* addr
 
     public int Length { get; } = length;
 
-    /// <summary>Marks the buffer as handed to the user; false if it already was.</summary>
-    public bool TryLend()
+    /// <summary>Hands the buffer to the user under a new lease, which the caller puts in the completion.</summary>
+    public uint Lend()
     {
-        if (Interlocked.Exchange(ref _lent, 1) != 0)
-        {
-            return false;
-        }
-
+        // Only the operation that received into the buffer lends it, so no other lend races this one; a return of an
+        // earlier lease may, and then fails its exchange.
+        int state = Volatile.Read(ref _state);
+        int lent = ((state >> 1) + 1) << 1 | 1;
+        Interlocked.Exchange(ref _state, lent);
         Pool.CountLend(1);
-        return true;
+        return (uint)lent >> 1;
     }
 
-    /// <summary>
-    /// Takes the buffer back from the user; false if it was not lent (a second return). A second return made after
-    /// the buffer was lent again cannot be told from the new lender's return.
-    /// </summary>
-    public bool TryTakeBack()
+    /// <summary>Takes the buffer back from the user under <paramref name="lease"/>; false if that lease is over (a second return).</summary>
+    public bool TryTakeBack(uint lease)
     {
-        if (Interlocked.Exchange(ref _lent, 0) != 1)
+        int lent = (int)(lease << 1) | 1;
+        if (Interlocked.CompareExchange(ref _state, lent & ~1, lent) != lent)
         {
             return false;
         }

@@ -111,6 +111,9 @@ internal sealed unsafe class Operation
 
     public SocketError Error { get; set; }
 
+    /// <summary>Connect on epoll: connect(2) was called once already, so a later EISCONN means the connection was made.</summary>
+    public bool ConnectCalled { get; set; }
+
     public Operation? Previous { get; set; }
 
     public Operation? Next { get; set; }
@@ -177,22 +180,46 @@ internal sealed unsafe class Operation
         Message->NameLength = (uint)length;
     }
 
-    /// <summary>The completion entry for this operation's outcome.</summary>
-    public CompletionEntry ToEntry()
+    /// <summary>The completion entry for this operation's outcome; <paramref name="lease"/> is its pooled buffer's.</summary>
+    public CompletionEntry ToEntry(uint lease)
     {
-        if (ReceivedAddress is { } address && Error == SocketError.Success)
+        if (Kind == OperationKind.ReceiveMessage && Error == SocketError.Success)
         {
-            int length = Math.Min((int)Message->NameLength, address.Buffer.Length);
-            new ReadOnlySpan<byte>(AddressBuffer, length).CopyTo(address.Buffer.Span);
-            address.Size = length;
+            if (ReceivedAddress is { } address)
+            {
+                int length = Math.Min((int)Message->NameLength, address.Buffer.Length);
+                new ReadOnlySpan<byte>(AddressBuffer, length).CopyTo(address.Buffer.Span);
+                address.Size = length;
+            }
+
+            if ((Message->Flags & MSG_TRUNC) != 0)
+            {
+                // The datagram was longer than the buffers: the start arrived and the rest is lost, which Winsock
+                // (WSAEMSGSIZE) and .NET report as an error with the bytes that did arrive.
+                Error = SocketError.MessageSize;
+            }
         }
 
         object? result = Kind == OperationKind.Accept ? AcceptedSocket : PooledBuffer;
-        return new CompletionEntry(Owner.CompletionKey, (uint)Transferred, Context, Error, result);
+        return new CompletionEntry(Owner.CompletionKey, (uint)Transferred, Context, Error, result, lease);
     }
 
-    /// <summary>Wraps a descriptor that accept4 returned with SOCK_NONBLOCK as the caller's new socket.</summary>
-    public static Socket NewAcceptedSocket(int fd) => new(new SafeSocketHandle(fd, ownsHandle: true)) { Blocking = false };
+    /// <summary>
+    /// Completes an Accept with the descriptor accept4 returned (with SOCK_NONBLOCK): the caller's new socket, or the
+    /// error that kept .NET from wrapping it (the descriptor is then closed, never left to a finalizer).
+    /// </summary>
+    public void SetAccepted(int fd)
+    {
+        try
+        {
+            AcceptedSocket = new Socket(new SafeSocketHandle(fd, ownsHandle: true)) { Blocking = false };
+        }
+        catch (SocketException e)
+        {
+            Interop.Close(fd);
+            Error = e.SocketErrorCode;
+        }
+    }
 
     /// <summary>Releases the pins and drops every reference, so a recycled operation keeps nothing alive.</summary>
     public void Reset()
@@ -214,6 +241,7 @@ internal sealed unsafe class Operation
         PooledBuffer = null;
         AcceptedSocket = null;
         Error = SocketError.Success;
+        ConnectCalled = false;
         State = OperationState.Free;
         MessageFlags = 0;
         if (_native is not null)

@@ -11,7 +11,7 @@ namespace SockNotify.Internal;
 /// (<see cref="Finish"/>), so each one completes exactly once. Engines call back into it, and into nothing else of the port.
 /// <para>
 /// Locks: an association's lock guards its side lists and the state of each operation on them. <see cref="Start"/>,
-/// <see cref="Cancel(Socket, object?)"/> and <see cref="EndClosedAssociation"/> take it around the engine calls they make; engines take
+/// <see cref="Cancel(Socket, object?)"/> and <see cref="EndAssociation"/> take it around the engine calls they make; engines take
 /// it themselves around <see cref="Finish"/> when a kernel report ends an operation. The lookaside list and the parked
 /// queue have locks of their own, never held while taking an association's.
 /// </para>
@@ -25,9 +25,13 @@ internal sealed class OperationManager
 {
     private readonly PortCore _port;
     private readonly OperationTable _table = new();
+    /// <summary>Associations one sweep looks at: a bounded cost per period, whatever the number of associations.</summary>
+    private const int SweepBudget = 16_384;
+
     private readonly List<Association> _closedScratch = [];
     private readonly Lock _sweepGate = new();
     private bool _swept;
+    private int _sweepCursor;
 
     public OperationManager(PortCore port)
     {
@@ -122,8 +126,7 @@ internal sealed class OperationManager
     public CompletionEntry Finish(Operation operation)
     {
         operation.Owner.SideOf(operation).Remove(operation);
-        CompletionEntry entry = operation.ToEntry();
-        operation.PooledBuffer?.TryLend();
+        CompletionEntry entry = operation.ToEntry(operation.PooledBuffer?.Lend() ?? 0);
         _table.Return(operation);
         return entry;
     }
@@ -135,8 +138,11 @@ internal sealed class OperationManager
         return Finish(operation);
     }
 
-    /// <summary>Ends the association of a socket that was disposed, completing its operations with OperationAborted.</summary>
-    public void EndClosedAssociation(Association association)
+    /// <summary>
+    /// Ends an association (its socket was disposed, or is about to be, or the user dissociates it): its operations
+    /// complete with OperationAborted, unless they finish first, and the engine lets go of the socket.
+    /// </summary>
+    public void EndAssociation(Association association)
     {
         CompletionSink sink = new([], _port.Engine);
         lock (association)
@@ -186,7 +192,8 @@ internal sealed class OperationManager
 
     /// <summary>
     /// Runs every <see cref="PortSweeper.Period"/> once the port has associations: ends the associations of disposed
-    /// sockets and submits a batch that a thread which then stopped dequeuing left behind.
+    /// sockets among the next <see cref="SweepBudget"/> (so a plain dispose is noticed within one period per
+    /// <see cref="SweepBudget"/> associations), and submits a batch that a thread which then stopped dequeuing left behind.
     /// </summary>
     public void Sweep()
     {
@@ -200,10 +207,10 @@ internal sealed class OperationManager
             _port.Engine.Flush();
             lock (_sweepGate)
             {
-                _port.Registrations.CollectClosedAssociations(_closedScratch);
+                _port.Registrations.CollectClosedAssociations(_closedScratch, ref _sweepCursor, SweepBudget);
                 foreach (Association association in _closedScratch)
                 {
-                    EndClosedAssociation(association);
+                    EndAssociation(association);
                 }
 
                 _closedScratch.Clear();

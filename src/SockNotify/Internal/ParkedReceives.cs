@@ -25,18 +25,18 @@ internal sealed class ParkedReceives(PortCore port)
         if (port.Engine.HasFreeBuffer)
         {
             // A buffer came back between the failed take and the park, and its return found no one to resume.
-            ThreadPool.UnsafeQueueUserWorkItem(static parked => parked.ResumeFromPool(), this, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static parked => parked.ResumeOne(), this, preferLocal: false);
         }
     }
 
     /// <summary>Gives a pooled buffer back to the engine and resumes one parked receive (see <see cref="CompletionPort.ReturnBuffer"/>).</summary>
-    public void ReturnBuffer(PooledBuffer buffer)
+    public void ReturnBuffer(in CompletionEntry entry, PooledBuffer buffer)
     {
         if (!port.Lifetime.TryEnter())
         {
-            if (!buffer.TryTakeBack()) // The port is gone: only the pool's memory is waiting for this buffer.
+            if (!entry.TryReturnPooledBuffer(buffer)) // The port is gone: only the pool's memory is waiting for this buffer.
             {
-                throw new InvalidOperationException("The pooled buffer was already given back.");
+                throw AlreadyReturned();
             }
 
             return;
@@ -44,9 +44,9 @@ internal sealed class ParkedReceives(PortCore port)
 
         try
         {
-            if (!buffer.TryTakeBack())
+            if (!entry.TryReturnPooledBuffer(buffer))
             {
-                throw new InvalidOperationException("The pooled buffer was already given back.");
+                throw AlreadyReturned();
             }
 
             port.Engine.ReturnBuffer(buffer);
@@ -58,13 +58,28 @@ internal sealed class ParkedReceives(PortCore port)
         }
     }
 
-    private void ResumeFromPool()
+    /// <summary>
+    /// A buffer went back to the pool by another way than the user's return (a receive that found the end of the stream
+    /// or an error): a parked receive may take it. Called under an association's lock, so the resume runs elsewhere.
+    /// </summary>
+    public void OnBufferReturned()
+    {
+        if (!_parked.IsEmpty)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static parked => parked.ResumeOne(), this, preferLocal: false);
+        }
+    }
+
+    private static InvalidOperationException AlreadyReturned() =>
+        new("The pooled buffer was already given back (with this completion, or with an earlier one for the same buffer).");
+
+    private void ResumeOne()
     {
         if (port.Lifetime.TryEnter())
         {
             try
             {
-                Resume(int.MaxValue);
+                Resume(1);
             }
             finally
             {
@@ -73,7 +88,10 @@ internal sealed class ParkedReceives(PortCore port)
         }
     }
 
-    /// <summary>Starts again up to <paramref name="count"/> parked pooled receives, while buffers are free.</summary>
+    /// <summary>
+    /// Starts again up to <paramref name="count"/> parked pooled receives, while buffers are free: one per buffer that
+    /// came back, as every parked receive has data waiting (the engines park only those).
+    /// </summary>
     private void Resume(int count)
     {
         PortEngine engine = port.Engine;

@@ -36,8 +36,8 @@ internal sealed class PortCore
     public PortEngine Engine { get; }
 
     /// <summary>
-    /// Disposal: waiters are woken with PortClosed, registrations end without Remove notifications, and the engine is
-    /// torn down once the last call inside the port has left.
+    /// Disposal: waiters are woken with PortClosed, registrations end without Remove notifications, the kernel lets go
+    /// of every operation before this returns, and the engine is torn down once the last call inside the port has left.
     /// </summary>
     public void Dispose()
     {
@@ -47,9 +47,12 @@ internal sealed class PortCore
         }
 
         Operations.LeaveSweeper();
-        Registrations.Clear();
+        List<Association> ended = [];
+        Registrations.Clear(ended);
         // One wake reaches one waiter; each waiter that sees the port closed passes the wake on.
         Engine.Wake();
+        // Before Dispose returns, not at the last exit: the caller may free operation buffers as soon as it returns.
+        Engine.Quiesce(ended);
         Lifetime.Exit();
     }
 

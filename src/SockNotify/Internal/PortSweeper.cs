@@ -10,15 +10,17 @@ internal static class PortSweeper
     public static readonly TimeSpan Period = TimeSpan.FromMilliseconds(50);
 
     private static readonly Lock s_gate = new();
-    private static readonly List<OperationManager> s_ports = [];
-    private static OperationManager[] s_snapshot = [];
+
+    /// <summary>Weak, so that a port its owner dropped without disposing can still be collected.</summary>
+    private static readonly List<WeakReference<OperationManager>> s_ports = [];
+    private static WeakReference<OperationManager>[] s_snapshot = [];
     private static Thread? s_thread;
 
     public static void Add(OperationManager port)
     {
         lock (s_gate)
         {
-            s_ports.Add(port);
+            s_ports.Add(new WeakReference<OperationManager>(port));
             s_snapshot = [.. s_ports];
             if (s_thread is null)
             {
@@ -32,7 +34,7 @@ internal static class PortSweeper
     {
         lock (s_gate)
         {
-            if (s_ports.Remove(port))
+            if (s_ports.RemoveAll(entry => !entry.TryGetTarget(out OperationManager? target) || target == port) > 0)
             {
                 s_snapshot = [.. s_ports];
             }
@@ -44,9 +46,12 @@ internal static class PortSweeper
         while (true)
         {
             Thread.Sleep(Period);
-            foreach (OperationManager port in Volatile.Read(ref s_snapshot))
+            foreach (WeakReference<OperationManager> entry in Volatile.Read(ref s_snapshot))
             {
-                port.Sweep();
+                if (entry.TryGetTarget(out OperationManager? port))
+                {
+                    port.Sweep();
+                }
             }
         }
     }

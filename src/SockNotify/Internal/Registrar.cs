@@ -171,6 +171,45 @@ internal sealed class Registrar(PortCore port)
     }
 
     /// <summary>
+    /// Ends whatever this port holds for a socket its owner is about to close (see <see cref="CompletionPort.CloseSocket"/>):
+    /// an association ends as <see cref="OperationManager.EndAssociation"/> does, a registration silently, with the
+    /// kernel's side deleted first. Nothing happens for a socket this port does not hold.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another port holds the socket.</exception>
+    public void EndBeforeClose(SafeSocketHandle handle)
+    {
+        if (SocketOwners.Find(handle) is not { } registration)
+        {
+            return;
+        }
+
+        if (registration.Port != port)
+        {
+            if (!TakeOverFromDisposedPort(registration))
+            {
+                throw new InvalidOperationException("The socket is registered or associated with another port; close it there.");
+            }
+
+            return;
+        }
+
+        if (registration is Association association)
+        {
+            port.Operations.EndAssociation(association);
+            return;
+        }
+
+        lock (registration)
+        {
+            if (registration.TryMarkRemoved())
+            {
+                port.Engine.Delete(registration);
+                port.Registrations.Free(registration);
+            }
+        }
+    }
+
+    /// <summary>
     /// The socket's association with this port, or null when the socket is closed (its association, if any, is left
     /// to whoever ends it). Throws when the socket is open and not associated with this port.
     /// </summary>
@@ -197,13 +236,29 @@ internal sealed class Registrar(PortCore port)
     /// </summary>
     public static void EndClosed(Registration registration)
     {
-        if (registration is Association association)
+        PortCore owner = registration.Port;
+        if (!owner.Lifetime.TryEnter())
         {
-            association.Port.Operations.EndClosedAssociation(association);
+            // That port is being disposed and ends its registrations itself; its engine may be going away, so only the
+            // socket's entry is released here.
+            SocketOwners.Release(registration);
+            return;
         }
-        else
+
+        try
         {
-            RegistrationTable.EndSilently(registration);
+            if (registration is Association association)
+            {
+                owner.Operations.EndAssociation(association);
+            }
+            else
+            {
+                RegistrationTable.EndSilently(registration);
+            }
+        }
+        finally
+        {
+            owner.Lifetime.Exit();
         }
     }
 

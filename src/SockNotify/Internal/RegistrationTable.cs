@@ -46,17 +46,26 @@ internal sealed class RegistrationTable(PortCore port)
     public Association AllocateAssociation(SafeSocketHandle handle, object? completionKey) =>
         (Association)Allocate(handle, completionKey, association: true);
 
-    /// <summary>Adds to <paramref name="closed"/> every association whose socket was disposed.</summary>
-    public void CollectClosedAssociations(List<Association> closed)
+    /// <summary>
+    /// Adds to <paramref name="closed"/> the associations whose socket was disposed among the next
+    /// <paramref name="budget"/> slots from <paramref name="cursor"/>, which moves on (wrapping around). Takes no lock,
+    /// as <see cref="Find"/> does, so that allocation never waits for a sweep.
+    /// </summary>
+    public void CollectClosedAssociations(List<Association> closed, ref int cursor, int budget)
     {
-        lock (_gate)
+        Registration?[] slots = Volatile.Read(ref _slots);
+        int end = Math.Min(Volatile.Read(ref _highWater), slots.Length);
+        if (cursor >= end)
         {
-            for (int slot = 0; slot < _highWater; slot++)
+            cursor = 0;
+        }
+
+        int stop = Math.Min(end, cursor + budget);
+        for (; cursor < stop; cursor++)
+        {
+            if (Volatile.Read(ref slots[cursor]) is Association { Handle.IsClosed: true, IsRemoved: false } association)
             {
-                if (_slots[slot] is Association { Handle.IsClosed: true } association)
-                {
-                    closed.Add(association);
-                }
+                closed.Add(association);
             }
         }
     }
@@ -74,12 +83,17 @@ internal sealed class RegistrationTable(PortCore port)
                 }
             }
 
-            int slot = _freeCount > 0 ? _freeSlots[--_freeCount] : _highWater++;
+            int slot = _freeCount > 0 ? _freeSlots[--_freeCount] : _highWater;
             SlotToken token = SlotToken.For(slot, ++_generations[slot]);
             Registration registration = association
                 ? new Association(port, handle, completionKey, token)
                 : new Registration(port, handle, completionKey, token);
-            _slots[slot] = registration;
+            Volatile.Write(ref _slots[slot], registration);
+            if (slot == _highWater)
+            {
+                Volatile.Write(ref _highWater, slot + 1); // After the slot, for the sweep's lock-free scan.
+            }
+
             return registration;
         }
     }
@@ -106,11 +120,22 @@ internal sealed class RegistrationTable(PortCore port)
         }
     }
 
-    /// <summary>Ends every registration (port disposal). No Remove notifications: the port is gone.</summary>
-    public void Clear()
+    /// <summary>
+    /// Ends every registration (port disposal), adding the associations it ended to <paramref name="ended"/> so that the
+    /// engine can wait out their operations. No Remove notifications: the port is gone.
+    /// </summary>
+    public void Clear(List<Association> ended)
     {
         lock (_gate)
         {
+            for (int slot = 0; slot < _highWater; slot++)
+            {
+                if (_slots[slot] is Association association && !association.IsRemoved)
+                {
+                    ended.Add(association);
+                }
+            }
+
             EndWhere(static _ => true);
         }
     }

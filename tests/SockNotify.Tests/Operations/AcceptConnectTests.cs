@@ -196,4 +196,43 @@ public class AcceptConnectTests
         Assert.Equal("datagram"u8.ToArray(), reply[..length]);
         Assert.Equal(server.LocalEndPoint, sender);
     }
+
+    [Theory, BothBackends]
+    public void Connect_on_a_connected_socket_completes_with_IsConnected(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using Socket first = Loopback.Listener();
+        using Socket second = Loopback.Listener();
+        using Socket socket = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        port.Associate(socket, "client");
+        Expect.Started(port.Connect(socket, first.LocalEndPoint!, "first"));
+        Assert.Equal(SocketError.Success, Expect.Completion(port).SocketError);
+
+        Expect.Started(port.Connect(socket, second.LocalEndPoint!, "again")); // Toward another listener, even.
+
+        CompletionEntry again = Expect.Completion(port);
+        Assert.Equal(("again", SocketError.IsConnected), (again.Context, again.SocketError));
+    }
+
+    [Theory, BothBackends]
+    public void A_datagram_longer_than_the_buffer_completes_with_MessageSize_and_its_start(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using Socket server = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using Socket client = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        port.Associate(server, "server");
+        byte[] buffer = new byte[4];
+        SocketAddress from = new(AddressFamily.InterNetwork);
+
+        Expect.Started(port.ReceiveFrom(server, buffer, SocketFlags.None, from, "receive"));
+        client.SendTo("datagram"u8, server.LocalEndPoint!);
+
+        CompletionEntry received = Expect.Completion(port);
+        Assert.Equal(SocketError.MessageSize, received.SocketError);
+        Assert.Equal(4u, received.BytesTransferred);
+        Assert.Equal("data"u8.ToArray(), buffer);
+        Assert.Equal(client.LocalEndPoint, new IPEndPoint(IPAddress.Any, 0).Create(from));
+    }
 }

@@ -112,6 +112,73 @@ public class OperationRegressionTests
         Assert.True(bothDelivered, "The second completion waited for the first thread to come back.");
     }
 
+    [Fact]
+    public void Completions_the_kernel_held_back_in_its_overflow_list_wake_a_sleeping_waiter()
+    {
+        // Four completion slots for twenty completions: sixteen wait in the kernel's overflow list, which a waiter that
+        // reaped the ring empty must count as left behind.
+        using CompletionPort port = new(new CompletionPortOptions
+        {
+            Backend = CompletionPortBackend.IoUring,
+            RingSubmissionEntries = 4,
+            RingCompletionEntries = 4,
+        });
+        TcpPair[] pairs = [.. Enumerable.Range(0, 20).Select(i => Ports.AssociatedPair(port, i))];
+        try
+        {
+            using CountdownEvent delivered = new(2);
+            using ManualResetEventSlim release = new();
+            Thread[] workers = [.. Enumerable.Range(0, 2).Select(_ => new Thread(() =>
+            {
+                if (port.GetQueuedCompletionStatus(new CompletionEntry[4], out _, Expect.DeadlineMilliseconds) == CompletionWaitResult.Success)
+                {
+                    delivered.Signal();
+                    release.Wait(Expect.DeadlineMilliseconds); // Hold on, as a busy handler would.
+                }
+            }))];
+            Array.ForEach(workers, w => w.Start());
+            Thread.Sleep(50);
+
+            // Started by a thread that stays busy, so that the kernel finishes all twenty in one batch.
+            Thread submitter = new(() =>
+            {
+                foreach (TcpPair pair in pairs)
+                {
+                    port.Receive(pair.Server, new byte[8], SocketFlags.None, null);
+                }
+
+                SpinWait.SpinUntil(() => false, 200);
+            });
+            submitter.Start();
+            Thread.Sleep(20);
+            Array.ForEach(pairs, pair => pair.Client.Send([1]));
+            submitter.Join();
+            bool bothDelivered = delivered.Wait(1000);
+            release.Set();
+
+            Assert.All(workers, w => Assert.True(w.Join(Expect.DeadlineMilliseconds)));
+            Assert.True(bothDelivered, "Completions in the overflow list waited for the first thread to come back.");
+        }
+        finally
+        {
+            Array.ForEach(pairs, pair => pair.Dispose());
+        }
+    }
+
+    [Fact]
+    public void A_port_dropped_without_Dispose_can_be_collected()
+    {
+        WeakReference dropped = AssociateAndDrop();
+        for (int i = 0; i < 3 && dropped.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            Thread.Sleep(PortSweeperPeriod);
+        }
+
+        Assert.False(dropped.IsAlive, "The process's sweeper keeps a port nobody holds alive.");
+    }
+
     [Theory, BothBackends]
     public void Cancelling_the_first_receive_lets_the_next_one_take_data_that_already_arrived(CompletionPortBackend backend)
     {
@@ -182,5 +249,16 @@ public class OperationDisposalLeakTests
         // Only the clients' descriptors are new: the held connections were closed with the port.
         clients.ForEach(c => c.Dispose());
         before.AssertUnchanged();
+    }
+
+    private static readonly int PortSweeperPeriod = (int)Internal.PortSweeper.Period.TotalMilliseconds;
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference AssociateAndDrop()
+    {
+        CompletionPort port = Ports.Create(CompletionPortBackend.Epoll);
+        using TcpPair pair = Ports.AssociatedPair(port, "key"); // The port joins the sweeper with its first association.
+        port.CloseSocket(pair.Server);
+        return new WeakReference(port);
     }
 }

@@ -91,6 +91,46 @@ public class PooledReceiveTests
         Assert.Equal(0, port.OperationsInUse);
     }
 
+    [Theory, BothBackends]
+    public void A_returned_buffer_reaches_a_receive_with_data_behind_one_without(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend, pooledBufferCount: 1, pooledBufferSize: 64);
+        using TcpPair first = Ports.AssociatedPair(port, "first");
+        using TcpPair quiet = Ports.AssociatedPair(port, "quiet");
+        using TcpPair busy = Ports.AssociatedPair(port, "busy");
+        CompletionEntry lent = Ports.LendABuffer(port, first);
+        Expect.Started(port.ReceivePooled(quiet.Server, SocketFlags.None, "quiet")); // No data will come for it.
+        Expect.Nothing(port, 50);
+        Expect.Started(port.ReceivePooled(busy.Server, SocketFlags.None, "busy"));
+        busy.Client.Send([3]);
+        Expect.Nothing(port, 100);
+
+        port.ReturnBuffer(lent);
+
+        CompletionEntry received = Expect.Completion(port);
+        Assert.Equal(("busy", 3), (received.Context, received.PooledData.Span[0]));
+        port.ReturnBuffer(received);
+    }
+
+    [Theory, BothBackends]
+    public void A_second_return_after_the_buffer_was_lent_again_throws_and_leaves_the_pool_whole(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend, pooledBufferCount: 1, pooledBufferSize: 64);
+        using TcpPair first = Ports.AssociatedPair(port, "first");
+        using TcpPair second = Ports.AssociatedPair(port, "second");
+        CompletionEntry earlier = Ports.LendABuffer(port, first);
+        port.ReturnBuffer(earlier);
+        CompletionEntry later = Ports.LendABuffer(port, second); // The same, only buffer.
+
+        Assert.Throws<InvalidOperationException>(() => port.ReturnBuffer(earlier));
+
+        Assert.Equal(1, later.PooledData.Span[0]); // Still lent to the later completion, and its own return works.
+        port.ReturnBuffer(later);
+        CompletionEntry again = Ports.LendABuffer(port, first);
+        port.ReturnBuffer(again);
+        Assert.Throws<InvalidOperationException>(() => port.ReturnBuffer(again));
+    }
+
     [Fact]
     public void Pool_settings_are_checked()
     {

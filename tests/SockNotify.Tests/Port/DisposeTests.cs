@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using SockNotify.Tests.Support;
 
 namespace SockNotify.Tests.Port;
@@ -56,5 +57,43 @@ public class DisposeTests
         pair.Server.Blocking = true;
         Assert.Equal(1, pair.Server.Receive(buffer));
         Assert.Equal(42, buffer[0]);
+    }
+
+    [Theory, BothBackends]
+    public void After_Dispose_returns_the_kernel_writes_into_no_operation_buffer(CompletionPortBackend backend)
+    {
+        for (int round = 0; round < 20; round++)
+        {
+            CompletionPort port = Ports.Create(backend);
+            using TcpPair pair = Ports.AssociatedPair(port, "key");
+            byte[] buffer = new byte[64];
+            Expect.Started(port.Receive(pair.Server, buffer, SocketFlags.None, null));
+            Thread worker = new(() => port.GetQueuedCompletionStatus(new CompletionEntry[4], out _, Timeout.Infinite));
+            worker.Start();
+            Thread.Sleep(10); // The worker waits in the port: the last one out used to cancel, after Dispose returned.
+
+            port.Dispose();
+            pair.Client.Send(Enumerable.Repeat((byte)0xEE, 64).ToArray());
+            Thread.Sleep(20);
+
+            Assert.All(buffer, b => Assert.Equal(0, b));
+            Assert.True(worker.Join(Expect.DeadlineMilliseconds));
+        }
+    }
+
+    [Theory, BothBackends]
+    public void Disposing_a_port_with_an_undequeued_pooled_completion_frees_the_pool(CompletionPortBackend backend)
+    {
+        CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(port, "key");
+        pair.Client.Send([1]);
+        Thread.Sleep(50);
+        Expect.Started(port.ReceivePooled(pair.Server, SocketFlags.None, null)); // Completes at once; never dequeued.
+        Thread.Sleep(100);
+        Internal.BufferPool pool = port.Core.Engine.Buffers;
+
+        port.Dispose();
+
+        Assert.True(pool.IsReleased, "The pool's slab leaked: a dropped completion kept its buffer lent.");
     }
 }

@@ -26,10 +26,9 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
         Epoll.Add(association.Handle, association.Token, SocketNotifyEvents.In | SocketNotifyEvents.Out | SocketNotifyEvents.Hangup,
             SocketNotifyTrigger.Edge | SocketNotifyTrigger.Persistent);
 
-    // The kernel dropped the registration when the socket's last descriptor closed.
-    public override void Dissociate(Association association)
-    {
-    }
+    // A socket that lives on must leave the epoll set (it may be associated again); for a closed one the kernel already
+    // dropped the registration, and the call finds no socket.
+    public override void Dissociate(Association association) => Epoll.Delete(association.Handle);
 
     public override SocketError Start(Operation operation, ref CompletionSink sink)
     {
@@ -52,6 +51,18 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
     public override void Cancel(Operation operation) => throw new InvalidOperationException("No epoll operation is in the kernel.");
 
     public override void ReturnBuffer(PooledBuffer buffer) => buffer.Pool.Return(buffer);
+
+    // Operations are system calls made under the association's lock, never after the association ended; so once every
+    // ended association's lock has been taken, no call is left in flight on any buffer.
+    public override void Quiesce(List<Association> ended)
+    {
+        foreach (Association association in ended)
+        {
+            lock (association)
+            {
+            }
+        }
+    }
 
     public override void Dispose()
     {
@@ -87,7 +98,7 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
 
     private void Process(ref OperationList side, ref CompletionSink sink)
     {
-        while (side.Head is { } operation && TryPerform(operation))
+        while (side.Head is { } operation && !operation.Owner.IsRemoved && TryPerform(operation))
         {
             sink.Add(Port.Operations.Finish(operation));
         }
@@ -145,14 +156,17 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
             return Finished(operation, -1);
         }
 
-        operation.AcceptedSocket = Operation.NewAcceptedSocket(fd);
+        operation.SetAccepted(fd);
         return true;
     }
 
     // Calling connect again answers the question of a non-blocking connect: EALREADY while in progress, EISCONN once
-    // connected, the failure otherwise.
+    // connected, the failure otherwise. EISCONN on the first call means the socket was connected before: an error, as
+    // io_uring and Winsock report it.
     private static bool TryConnect(Operation operation, SafeSocketHandle socket)
     {
+        bool firstCall = !operation.ConnectCalled;
+        operation.ConnectCalled = true;
         if (Interop.Socket.Connect(socket, operation.AddressBuffer, (uint)operation.AddressLength) == 0)
         {
             return true;
@@ -163,6 +177,9 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
         {
             case Errno.EINPROGRESS or Errno.EALREADY:
                 return false;
+            case Errno.EISCONN when firstCall:
+                operation.Error = SocketError.IsConnected;
+                return true;
             case Errno.EISCONN:
                 return true;
             default:
@@ -175,8 +192,17 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
     {
         if (!Buffers.TryRent(out PooledBuffer buffer))
         {
-            Port.Operations.Parked.Park(operation);
-            return false;
+            // Parked only with data waiting, so that the receive a returned buffer resumes takes it. The end of the
+            // stream or an error needs no buffer, and with nothing to read the next readiness edge comes back here.
+            byte peeked;
+            nint peek = Interop.Socket.Receive(socket, &peeked, 1, operation.MessageFlags | MSG_PEEK | MSG_DONTWAIT);
+            if (peek > 0)
+            {
+                Port.Operations.Parked.Park(operation);
+                return false;
+            }
+
+            return Finished(operation, peek);
         }
 
         nint received = Interop.Socket.Receive(socket, buffer.Address, (nuint)buffer.Length, operation.MessageFlags | MSG_DONTWAIT);

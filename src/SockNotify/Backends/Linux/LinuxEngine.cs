@@ -11,8 +11,9 @@ namespace SockNotify.Backends.Linux;
 /// as non-blocking calls made on readiness.
 /// <para>
 /// One wait (<see cref="Wait"/>): the thread counts itself a sleeper, waits in the kernel (not blocking if the queue
-/// already holds entries), then turns ready events into notifications, reaps finished operations, and drains the
-/// queue into what room is left. If entries or completions remain, it wakes another waiter for them.
+/// already holds entries), then fills the caller's array with queued entries and notifications (taking turns at the
+/// front when both have more than fits, so neither starves), then completions: those performed on readiness and those
+/// reaped from the kernel, after the queue's older ones. If entries or completions remain, it wakes another waiter.
 /// </para>
 /// </summary>
 internal abstract class LinuxEngine : PortEngine
@@ -30,6 +31,9 @@ internal abstract class LinuxEngine : PortEngine
     protected EpollSelector Epoll { get; }
 
     protected ReadyQueue Queue { get; }
+
+    /// <summary>Whether readiness goes before the queue at the next wait that has both (a hint; races are harmless).</summary>
+    private bool _readinessTurn;
 
     /// <summary>
     /// io_uring when asked for, or when automatic and neither the kernel nor <c>SOCKNOTIFY_IO_URING=0</c> refuses it;
@@ -86,9 +90,31 @@ internal abstract class LinuxEngine : PortEngine
 
     protected sealed override int Wait(Span<CompletionEntry> entries, int timeoutMilliseconds)
     {
-        Span<ReadyEvent> ready = stackalloc ReadyEvent[Math.Min(entries.Length, MaxReadyEventsPerWait)];
+        if (Port.Lifetime.IsDisposed)
+        {
+            Wake(); // Pass the disposal wake on to the next waiter.
+            return PortClosed;
+        }
+
+        // Whose turn it is when the queue and the kernel's readiness both have entries: they take turns at the front,
+        // so that neither starves the other however small the caller's array (one entry, in the seed's pattern).
+        bool queueFirst = !Queue.IsEmpty && !_readinessTurn;
+        int count = 0;
+        if (queueFirst)
+        {
+            _readinessTurn = true;
+            Queue.TakeWake();
+            count = Queue.Drain(entries);
+            if (count == entries.Length)
+            {
+                SignalIfLeftOver();
+                return count; // No room left: ask the kernel for nothing it could not deliver now.
+            }
+        }
+
+        Span<ReadyEvent> ready = stackalloc ReadyEvent[Math.Min(entries.Length - count, MaxReadyEventsPerWait)];
         int readyCount;
-        if (timeoutMilliseconds == 0)
+        if (timeoutMilliseconds == 0 || count > 0)
         {
             readyCount = WaitForEvents(ready, 0);
         }
@@ -108,21 +134,44 @@ internal abstract class LinuxEngine : PortEngine
 
         if (Port.Lifetime.IsDisposed)
         {
-            Wake(); // Pass the disposal wake on to the next waiter.
+            Wake();
             return PortClosed;
         }
 
-        Queue.TakeWake();
-        CompletionSink sink = new(entries, this);
-        Deliver(ready[..readyCount], ref sink);
-        Reap(ref sink);
-        int produced = sink.Count + Queue.Drain(entries[sink.Count..]);
-        if (!Queue.IsEmpty || CompletionsWaiting)
+        ready = ready[..readyCount];
+        if (!queueFirst)
         {
-            Queue.SignalIfSleeping(); // More than fit here: let another waiter take the rest.
+            Queue.TakeWake();
+            if (!Queue.IsEmpty && readyCount > 0)
+            {
+                _readinessTurn = false; // The queue waits behind this wait's notifications: it goes first next time.
+            }
+
+            count += DeliverNotifications(ready, entries[count..]);
+            count += Queue.Drain(entries[count..]);
+        }
+        else
+        {
+            count += DeliverNotifications(ready, entries[count..]);
         }
 
-        return produced;
+        // Completions come after the queue, which holds only older ones (those that ended when they started, or that
+        // did not fit an earlier dequeue), so one thread dequeues completions in the order they happened.
+        CompletionSink sink = new(entries[count..], this);
+        DeliverToAssociations(ready, ref sink);
+        Reap(ref sink);
+        count += sink.Count;
+        SignalIfLeftOver();
+        return count;
+    }
+
+    /// <summary>More than fit here: let another waiter take the rest.</summary>
+    private void SignalIfLeftOver()
+    {
+        if (!Queue.IsEmpty || CompletionsWaiting)
+        {
+            Queue.SignalIfSleeping();
+        }
     }
 
     /// <summary>
@@ -142,31 +191,48 @@ internal abstract class LinuxEngine : PortEngine
     protected abstract bool CompletionsWaiting { get; }
 
     /// <summary>
-    /// Turns kernel readiness into notifications, dropping stale tokens and what the registration does not deliver,
-    /// and hands an associated socket's readiness to the operations.
+    /// Turns kernel readiness into notifications in <paramref name="entries"/>, dropping stale tokens and what the
+    /// registration does not deliver; those that do not fit wait in the queue. Returns how many were written.
     /// </summary>
-    private void Deliver(scoped ReadOnlySpan<ReadyEvent> ready, ref CompletionSink sink)
+    private int DeliverNotifications(scoped ReadOnlySpan<ReadyEvent> ready, Span<CompletionEntry> entries)
     {
+        int count = 0;
         foreach (ReadyEvent readyEvent in ready)
         {
             // A stale token finds nothing. A closed socket whose file lives on elsewhere (dup, fork) still has a kernel
             // registration that no one can delete any more; its events are dropped here.
             Registration? registration = Port.Registrations.Find(readyEvent.Token);
-            if (registration is null || registration.Handle.IsClosed)
+            if (registration is null or Association || registration.Handle.IsClosed)
             {
-                continue;
-            }
-
-            if (registration is Association association)
-            {
-                OnAssociationReady(association, readyEvent.Events, ref sink);
                 continue;
             }
 
             SocketNotifyEvents events = registration.Filter(readyEvent.Events, (readyEvent.Events & ReadyEvent.Closed) != 0);
             if (events != SocketNotifyEvents.None)
             {
-                sink.Add(new CompletionEntry(registration.CompletionKey, (uint)events, null));
+                CompletionEntry entry = new(registration.CompletionKey, (uint)events, null);
+                if (count < entries.Length)
+                {
+                    entries[count++] = entry;
+                }
+                else
+                {
+                    Queue.Enqueue(entry); // An edge or one-shot report happens once: it must not be dropped.
+                }
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>Hands associated sockets' readiness to the operations (an engine that performs them on readiness).</summary>
+    private void DeliverToAssociations(scoped ReadOnlySpan<ReadyEvent> ready, ref CompletionSink sink)
+    {
+        foreach (ReadyEvent readyEvent in ready)
+        {
+            if (Port.Registrations.Find(readyEvent.Token) is Association association && !association.Handle.IsClosed)
+            {
+                OnAssociationReady(association, readyEvent.Events, ref sink);
             }
         }
     }

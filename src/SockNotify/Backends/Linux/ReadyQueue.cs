@@ -82,12 +82,12 @@ internal sealed class ReadyQueue(EpollSelector epoll)
         return taken;
     }
 
-    /// <summary>Drops every entry (port teardown), closing accepted connections no one will dequeue now rather than by a finalizer.</summary>
+    /// <summary>Drops every entry (port teardown), releasing what each holds.</summary>
     public void Clear()
     {
         while (_entries.TryDequeue(out CompletionEntry dropped))
         {
-            dropped.AcceptSocket?.Dispose();
+            dropped.DropUndelivered();
         }
     }
 }

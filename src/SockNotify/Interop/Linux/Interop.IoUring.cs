@@ -34,25 +34,23 @@ internal static partial class Interop
         internal const byte IORING_OP_ACCEPT = 13;
         internal const byte IORING_OP_ASYNC_CANCEL = 14;
         internal const byte IORING_OP_CONNECT = 16;
+        internal const byte IORING_OP_CLOSE = 19;
         internal const byte IORING_OP_SEND = 26;
         internal const byte IORING_OP_RECV = 27;
 
-        internal const byte IOSQE_FIXED_FILE = 1 << 0;
         internal const byte IOSQE_BUFFER_SELECT = 1 << 5;
 
         internal const uint IORING_ASYNC_CANCEL_ALL = 1u << 0;
         internal const uint IORING_ASYNC_CANCEL_ANY = 1u << 2;
 
         internal const ushort IORING_ACCEPT_MULTISHOT = 1 << 0;
+        internal const ushort IORING_RECVSEND_POLL_FIRST = 1 << 0;
 
         internal const uint IORING_CQE_F_BUFFER = 1u << 0;
         internal const uint IORING_CQE_F_MORE = 1u << 1;
         internal const int IORING_CQE_BUFFER_SHIFT = 16;
 
         internal const uint IORING_REGISTER_EVENTFD = 4;
-        internal const uint IORING_REGISTER_FILES_UPDATE = 6;
-        internal const uint IORING_REGISTER_FILES2 = 13;
-        internal const uint IORING_RSRC_REGISTER_SPARSE = 1u << 0;
         internal const uint IORING_REGISTER_PBUF_RING = 22;
 
         [StructLayout(LayoutKind.Sequential)]
@@ -132,26 +130,6 @@ internal static partial class Interop
             public long Nanoseconds;
         }
 
-        /// <summary><c>struct io_uring_rsrc_register</c> (32 bytes), for IORING_REGISTER_FILES2.</summary>
-        [StructLayout(LayoutKind.Sequential)]
-        internal struct ResourceRegistration
-        {
-            public uint Count;
-            public uint Flags;
-            public ulong Reserved;
-            public ulong Data;
-            public ulong Tags;
-        }
-
-        /// <summary><c>struct io_uring_files_update</c> (16 bytes), for IORING_REGISTER_FILES_UPDATE.</summary>
-        [StructLayout(LayoutKind.Sequential)]
-        internal struct FilesUpdate
-        {
-            public uint Offset;
-            public uint Reserved;
-            public ulong Fds;
-        }
-
         /// <summary><c>struct io_uring_buf_reg</c> (40 bytes), for IORING_REGISTER_PBUF_RING.</summary>
         [StructLayout(LayoutKind.Sequential)]
         internal struct BufferRingRegistration
@@ -194,25 +172,9 @@ internal static partial class Interop
         internal static int Enter(int fd, uint toSubmit, uint minComplete, uint flags, void* argument, nuint argumentSize) =>
             Syscall6(SYS_io_uring_enter, fd, toSubmit, minComplete, flags, argument, argumentSize);
 
-        // SAFETY: argument points to what opcode expects: count entries, or for FILES2 a struct of count bytes.
+        // SAFETY: argument points to what opcode expects: count entries of its argument type.
         internal static int Register(int fd, uint opcode, void* argument, uint count) =>
             Syscall4(SYS_io_uring_register, fd, opcode, argument, count);
-    }
-
-    internal static unsafe partial class Resources
-    {
-        internal const int RLIMIT_NOFILE = 7;
-
-        [StructLayout(LayoutKind.Sequential)]
-        internal struct Limit
-        {
-            public ulong Current;
-            public ulong Maximum;
-        }
-
-        // SAFETY: limit points to a 16-byte rlimit the kernel fills in.
-        [LibraryImport(Libraries.Libc, EntryPoint = "getrlimit", SetLastError = true)]
-        internal static partial int GetLimit(int resource, Limit* limit);
     }
 
     internal static unsafe partial class Memory

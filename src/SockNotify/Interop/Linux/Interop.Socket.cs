@@ -8,6 +8,8 @@ internal static partial class Interop
     /// <summary>The socket calls the epoll backend performs on readiness, and the structures io_uring shares with them.</summary>
     internal static unsafe partial class Socket
     {
+        internal const int MSG_PEEK = 0x2;
+        internal const int MSG_TRUNC = 0x20;
         internal const int MSG_DONTWAIT = 0x40;
         internal const int MSG_WAITALL = 0x100;
         internal const int MSG_NOSIGNAL = 0x4000;

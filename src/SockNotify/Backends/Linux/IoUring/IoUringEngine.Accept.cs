@@ -52,14 +52,24 @@ internal sealed unsafe partial class IoUringEngine
     {
         lock (_submissions.Gate)
         {
+            if (_disposing)
+            {
+                return SocketError.OperationAborted;
+            }
+
             SubmissionEntry* entry = _submissions.NextEntry();
             if (entry is null)
             {
                 return SocketError.NoBufferSpaceAvailable;
             }
 
-            Prep.MultishotAccept(entry, listener.Slot, AcceptData(listener));
-            _submissions.Publish();
+            if (!SubmissionQueue.TryHold(listener.Handle, out int fd))
+            {
+                return SocketError.OperationAborted;
+            }
+
+            Prep.MultishotAccept(entry, fd, AcceptData(listener));
+            _submissions.Publish(listener.Handle);
         }
 
         state.AcceptArmed = true;
@@ -129,10 +139,14 @@ internal sealed unsafe partial class IoUringEngine
             {
                 CloseBacklog(listener);
             }
-            else if (FirstWaitingAccept(listener) is { } next && ArmMultishotAccept(listener, state) != SocketError.IOPending)
+            else if (FirstWaitingAccept(listener) is not null && ArmMultishotAccept(listener, state) != SocketError.IOPending)
             {
-                next.Error = SocketError.NoBufferSpaceAvailable;
-                sink.Add(Port.Operations.Finish(next));
+                // Nothing is armed to serve them: every waiting Accept fails, none is left waiting for nothing.
+                while (FirstWaitingAccept(listener) is { } waitingAccept)
+                {
+                    waitingAccept.Error = SocketError.NoBufferSpaceAvailable;
+                    sink.Add(Port.Operations.Finish(waitingAccept));
+                }
             }
         }
     }
@@ -152,16 +166,7 @@ internal sealed unsafe partial class IoUringEngine
 
     private void FinishAccept(Operation operation, int fd, ref CompletionSink sink)
     {
-        try
-        {
-            operation.AcceptedSocket = Operation.NewAcceptedSocket(fd);
-        }
-        catch (SocketException e)
-        {
-            Interop.Close(fd);
-            operation.Error = e.SocketErrorCode;
-        }
-
+        operation.SetAccepted(fd);
         sink.Add(Port.Operations.Finish(operation));
     }
 

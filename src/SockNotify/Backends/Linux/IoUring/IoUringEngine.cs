@@ -11,16 +11,18 @@ namespace SockNotify.Backends.Linux.IoUring;
 /// <summary>
 /// The Linux engine with overlapped operations in io_uring. One ring per port, shared by every thread; the parts
 /// follow liburing's files: <see cref="Ring"/> (setup and mapping), <see cref="SubmissionQueue"/>,
-/// <see cref="CompletionQueue"/>, <see cref="FixedFileTable"/> and <see cref="ProvidedBufferRing"/> (registrations),
-/// <see cref="Prep"/> (one preparation per opcode), and the multishot accept in <c>IoUringEngine.Accept.cs</c>.
+/// <see cref="CompletionQueue"/>, <see cref="ProvidedBufferRing"/> (a registration), <see cref="Prep"/> (one
+/// preparation per opcode), and the multishot accept in <c>IoUringEngine.Accept.cs</c>.
 /// <list type="bullet">
 /// <item><b>Who submits</b>: a starter writes its entry under the submission gate and publishes it. If some thread
 /// sleeps in the port, the starter submits at once (<see cref="SubmitStarted"/>); otherwise the entry waits for the next
 /// waiter, whose wait submits everything pending first (the ready queue's sleeper count makes this race-free), and the
 /// port's sweep submits what a thread that stopped dequeuing left behind.</item>
-/// <item><b>Sockets</b> sit in the fixed-file table at their association's slot, so an entry written now and submitted
-/// later can never reach another socket that reused the descriptor number, and a socket the user disposes stays alive
-/// until the port has cancelled its operations (then it closes normally).</item>
+/// <item><b>Sockets</b> are named by descriptor, and an entry holds its socket's handle from when it is written until the
+/// kernel takes it (<see cref="SubmissionQueue"/>), so it can never reach another socket that reused the number. The
+/// ring keeps no socket open otherwise: once the kernel's own requests on a socket end (cancelled by
+/// <see cref="CompletionPort.CloseSocket"/>, or found by the sweep after a plain dispose), it closes. No fixed-file table:
+/// it cannot grow once registered, and reserving the descriptor limit costs megabytes of kernel memory per port.</item>
 /// <item><b>Waiting</b>: threads block in <c>epoll_wait</c>, as with notifications only. The port's wake eventfd is
 /// registered with the ring, so the kernel signals it whenever it posts completions; a waiter first submits what is
 /// pending and does not block while completions wait. So a port used only for notifications pays nothing for io_uring,
@@ -39,10 +41,12 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
 {
     private const ulong CancelData = ulong.MaxValue;
 
+    /// <summary>How long disposal waits for the kernel to let go of cancelled operations.</summary>
+    private static readonly TimeSpan QuiesceTimeout = TimeSpan.FromSeconds(5);
+
     private readonly Ring _ring;
     private readonly SubmissionQueue _submissions;
     private readonly CompletionQueue _completions;
-    private readonly FixedFileTable _files;
     private readonly ProvidedBufferRing _bufferRing;
     private readonly int _bufferSize;
 
@@ -55,14 +59,12 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
     private bool _disposing;
     private bool _drained;
 
-    private IoUringEngine(PortCore port, CompletionPortOptions options, EpollSelector epoll, Ring ring, FixedFileTable files,
-        ProvidedBufferRing bufferRing)
+    private IoUringEngine(PortCore port, CompletionPortOptions options, EpollSelector epoll, Ring ring, ProvidedBufferRing bufferRing)
         : base(port, options, epoll)
     {
         _ring = ring;
         _submissions = ring.Submissions;
         _completions = ring.Completions;
-        _files = files;
         _bufferRing = bufferRing;
         _bufferSize = options.PooledBufferSize;
     }
@@ -73,7 +75,8 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
 
     public override bool ReleasedEverything => _drained;
 
-    protected override bool CompletionsWaiting => _completions.HasEntries;
+    // The kernel's overflow list counts too: a waiter that reaped the ring empty must still wake a sleeper for those.
+    protected override bool CompletionsWaiting => _completions.HasEntries || _submissions.CompletionsOverflowed;
 
     /// <summary>
     /// Sets up a ring with its registrations, or says why not (the kernel refused io_uring or lacks a feature this
@@ -91,11 +94,6 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         ProvidedBufferRing? bufferRing = null;
         try
         {
-            if (FixedFileTable.TryRegister(ring!, out refusal) is not { } files)
-            {
-                return false;
-            }
-
             int wakeEvent = epoll.WakeDescriptor;
             // SAFETY: the kernel reads the one descriptor during the call only.
             if (ring!.Register(IORING_REGISTER_EVENTFD, &wakeEvent, 1) < 0)
@@ -110,7 +108,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
                 return false;
             }
 
-            engine = new IoUringEngine(port, options, epoll, ring, files, bufferRing);
+            engine = new IoUringEngine(port, options, epoll, ring, bufferRing);
             return true;
         }
         finally
@@ -123,33 +121,11 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         }
     }
 
-    public override SocketNotifyResult Associate(Association association)
-    {
-        if ((uint)association.Slot >= _files.Size)
-        {
-            return SocketNotifyResult.InsufficientResources;
-        }
+    // Nothing to prepare: entries name the socket's descriptor while they hold it.
+    public override SocketNotifyResult Associate(Association association) => SocketNotifyResult.Success;
 
-        bool added = false;
-        try
-        {
-            association.Handle.DangerousAddRef(ref added);
-            int fd = (int)association.Handle.DangerousGetHandle();
-            return _files.Update(association.Slot, fd) ? SocketNotifyResult.Success : SocketNotifyResult.SystemError;
-        }
-        catch (ObjectDisposedException)
-        {
-            return SocketNotifyResult.SocketClosed;
-        }
-        finally
-        {
-            if (added)
-            {
-                association.Handle.DangerousRelease();
-            }
-        }
-    }
-
+    // The cancels of its operations (queued under its lock) and every entry that names it go into the kernel now, so
+    // that nothing of the ring's holds the socket once its owner closes it.
     public override void Dissociate(Association association)
     {
         lock (association)
@@ -163,8 +139,13 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         }
 
         _listeners.TryRemove(association, out _);
-        Flush(); // Entries written for it must reach the kernel while its slot still names its socket.
-        _files.Update(association.Slot, -1);
+        uint tail;
+        lock (_submissions.Gate)
+        {
+            tail = _submissions.Tail;
+        }
+
+        _submissions.SubmitUntil(tail);
     }
 
     public override SocketError Start(Operation operation, ref CompletionSink sink)
@@ -188,22 +169,27 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
 
         while (FirstInKernelOrder(side) is { State: OperationState.Pending } next)
         {
-            if (Submit(next) == SocketError.IOPending)
+            SocketError submitted = Submit(next);
+            if (submitted == SocketError.IOPending)
             {
                 return;
             }
 
-            next.Error = SocketError.NoBufferSpaceAvailable; // The ring stayed full: fail it rather than stall the side.
+            // Closed meanwhile, or the ring stayed full: fail it rather than stall the side.
+            next.Error = submitted == SocketError.OperationAborted ? submitted : SocketError.NoBufferSpaceAvailable;
             sink.Add(Port.Operations.Finish(next));
         }
     }
 
     public override void Resume(Operation operation, ref CompletionSink sink)
     {
-        if (Submit(operation) != SocketError.IOPending)
+        SocketError submitted = Submit(operation);
+        if (submitted != SocketError.IOPending)
         {
-            operation.Error = SocketError.NoBufferSpaceAvailable;
+            ref OperationList side = ref operation.Owner.SideOf(operation);
+            operation.Error = submitted == SocketError.OperationAborted ? submitted : SocketError.NoBufferSpaceAvailable;
             sink.Add(Port.Operations.Finish(operation));
+            Advance(ref side, ref sink); // The operations behind it must not stall.
         }
     }
 
@@ -224,34 +210,32 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
 
     public override void ReturnBuffer(PooledBuffer buffer) => _bufferRing.Add(buffer);
 
-    public override void Dispose()
+    // Cancels whatever the kernel still holds and waits for it, so that no pinned buffer, native structure or pooled
+    // buffer is written by the kernel after the port's Dispose returns. Socket operations cancel at once; the wait is
+    // bounded (QuiesceTimeout) for a kernel that holds on, and then the memory is leaked rather than reused.
+    public override void Quiesce(List<Association> ended)
     {
-        // Cancel whatever the kernel still holds and wait for it, so that no pinned buffer, native structure or pooled
-        // buffer is released while the kernel may still write to it. Socket operations cancel at once.
-        _disposing = true;
         lock (_submissions.Gate)
         {
-            SubmissionEntry* entry = _submissions.NextEntry();
-            if (entry is not null)
-            {
-                Prep.CancelAll(entry, CancelData);
-                _submissions.Publish();
-            }
+            _disposing = true; // Under the gate: every entry written before is cancelled below, none is written after.
         }
 
+        bool cancelQueued = false;
         CompletionEntry[] discarded = new CompletionEntry[64];
-        long deadline = Stopwatch.GetTimestamp() + (Stopwatch.Frequency * 5);
+        long deadline = Stopwatch.GetTimestamp() + (long)(Stopwatch.Frequency * QuiesceTimeout.TotalSeconds);
         KernelTimespec pause = new() { Nanoseconds = 10_000_000 };
         // SAFETY: the kernel reads the timespec through this pointer during each call only.
         GetEventsArgument argument = new() { Timespec = (ulong)&pause };
         while (Volatile.Read(ref _inKernel) > 0 && Stopwatch.GetTimestamp() < deadline)
         {
-            _ring.Enter(_submissions.Pending, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &argument);
+            // Retried until it fits: a full submission queue frees up as the kernel consumes it.
+            cancelQueued = cancelQueued || TryQueueCancelAll();
+            _submissions.Enter(_submissions.Pending, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &argument);
             CompletionSink sink = new(discarded, this);
             Reap(ref sink);
             foreach (CompletionEntry entry in discarded.AsSpan(0, sink.Count))
             {
-                entry.AcceptSocket?.Dispose();
+                entry.DropUndelivered();
             }
         }
 
@@ -264,6 +248,11 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         }
 
         _drained = Volatile.Read(ref _inKernel) == 0;
+    }
+
+    public override void Dispose()
+    {
+        _submissions.ReleaseAll(); // Entries never submitted let their sockets go.
         _ring.Dispose();
         if (_drained)
         {
@@ -291,7 +280,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         bool kernelWork = _submissions.KernelWorkPending;
         if (toSubmit > 0 || kernelWork)
         {
-            _ring.Enter(toSubmit, 0, kernelWork ? IORING_ENTER_GETEVENTS : 0, null);
+            _submissions.Enter(toSubmit, 0, kernelWork ? IORING_ENTER_GETEVENTS : 0, null);
         }
 
         bool completionsWaiting = _completions.HasEntries;
@@ -325,12 +314,27 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         lock (_completions.Gate)
         {
             uint count = _completions.Peek(room, out uint head);
-            for (uint i = 0; i < count; i++)
+            uint consumed = 0;
+            try
             {
-                Complete(_completions[head + i], ref sink);
+                while (consumed < count)
+                {
+                    // Counted before it is handled: an entry whose handling throws is consumed, never handled twice (a
+                    // multishot accept handled twice would give two sockets one descriptor).
+                    Complete(_completions[head + consumed++], ref sink);
+                }
             }
+            finally
+            {
+                _completions.Advance(head, consumed);
+            }
+        }
 
-            _completions.Advance(head, count);
+        // Handling completions writes entries (a side's next operation, a re-armed accept): a sleeping thread will not
+        // submit them, so submit now if one sleeps, as a start does; otherwise this thread's next wait does.
+        if (_submissions.Pending > 0)
+        {
+            SubmitStarted();
         }
     }
 
@@ -353,14 +357,25 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
     {
         lock (_submissions.Gate)
         {
+            if (_disposing)
+            {
+                return SocketError.OperationAborted; // Disposal cancelled everything in the kernel: nothing goes in after.
+            }
+
             SubmissionEntry* entry = _submissions.NextEntry();
             if (entry is null)
             {
                 return SocketError.NoBufferSpaceAvailable;
             }
 
-            Prepare(operation, entry);
-            _submissions.Publish();
+            SafeSocketHandle socket = operation.Owner.Handle;
+            if (!SubmissionQueue.TryHold(socket, out int fd))
+            {
+                return SocketError.OperationAborted; // Closed since it was looked up: it never reaches the kernel.
+            }
+
+            Prepare(operation, entry, fd);
+            _submissions.Publish(socket);
         }
 
         operation.State = OperationState.InKernel;
@@ -368,9 +383,8 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         return SocketError.IOPending;
     }
 
-    private void Prepare(Operation operation, SubmissionEntry* entry)
+    private void Prepare(Operation operation, SubmissionEntry* entry, int file)
     {
-        int file = operation.Owner.Slot;
         ulong data = operation.Token.Value;
         switch (operation.Kind)
         {
@@ -397,6 +411,22 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         }
     }
 
+    private bool TryQueueCancelAll()
+    {
+        lock (_submissions.Gate)
+        {
+            SubmissionEntry* entry = _submissions.NextEntry();
+            if (entry is null)
+            {
+                return false;
+            }
+
+            Prep.CancelAll(entry, CancelData);
+            _submissions.Publish(null);
+            return true;
+        }
+    }
+
     /// <summary>Asks the kernel to cancel the request with <paramref name="target"/> as its user data.</summary>
     private void RequestCancel(ulong target)
     {
@@ -409,7 +439,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             }
 
             Prep.Cancel(entry, target, CancelData);
-            _submissions.Publish();
+            _submissions.Publish(null);
         }
     }
 
@@ -468,6 +498,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
                 else
                 {
                     _bufferRing.Add(selected); // End of stream or an error: nothing to lend.
+                    Port.Operations.Parked.OnBufferReturned();
                 }
             }
 

@@ -5,62 +5,67 @@ namespace SockNotify.Backends.Linux.IoUring;
 
 /// <summary>
 /// One preparation per opcode, each filling a zeroed submission entry (liburing's <c>io_uring_prep_*</c>). Sockets are
-/// named by their index in the ring's fixed-file table, never by descriptor.
+/// named by descriptor, held open until the kernel takes the entry (see <see cref="SubmissionQueue"/>).
 /// </summary>
 internal static unsafe class Prep
 {
     /// <summary>A multishot accept: one completion per connection (non-blocking, close-on-exec) until it ends.</summary>
-    public static void MultishotAccept(SubmissionEntry* entry, int fixedFile, ulong userData)
+    public static void MultishotAccept(SubmissionEntry* entry, int fd, ulong userData)
     {
-        Socket(entry, IORING_OP_ACCEPT, fixedFile, userData);
+        Socket(entry, IORING_OP_ACCEPT, fd, userData);
         entry->IoPriority = IORING_ACCEPT_MULTISHOT;
         entry->OpFlags = SOCK_NONBLOCK | SOCK_CLOEXEC;
     }
 
-    public static void Connect(SubmissionEntry* entry, int fixedFile, byte* address, int addressLength, ulong userData)
+    public static void Connect(SubmissionEntry* entry, int fd, byte* address, int addressLength, ulong userData)
     {
-        Socket(entry, IORING_OP_CONNECT, fixedFile, userData);
+        Socket(entry, IORING_OP_CONNECT, fd, userData);
         entry->Address = (ulong)address;
         entry->Offset = (ulong)addressLength;
     }
 
-    public static void Receive(SubmissionEntry* entry, int fixedFile, byte* buffer, int length, int flags, ulong userData)
+    public static void Receive(SubmissionEntry* entry, int fd, byte* buffer, int length, int flags, ulong userData)
     {
-        Socket(entry, IORING_OP_RECV, fixedFile, userData);
+        Socket(entry, IORING_OP_RECV, fd, userData);
         entry->Address = (ulong)buffer;
         entry->Length = (uint)length;
         entry->OpFlags = (uint)flags;
     }
 
-    /// <summary>A receive into a buffer the kernel picks from <paramref name="bufferGroup"/> when data arrives.</summary>
-    public static void ReceiveSelectBuffer(SubmissionEntry* entry, int fixedFile, ushort bufferGroup, int length, int flags, ulong userData)
+    /// <summary>
+    /// A receive into a buffer the kernel picks from <paramref name="bufferGroup"/> when data arrives. Polled first
+    /// (IORING_RECVSEND_POLL_FIRST): the kernel waits for data before it picks, so a receive that finds the group empty
+    /// (ENOBUFS) always has data waiting, and one with no data never fails for want of a buffer.
+    /// </summary>
+    public static void ReceiveSelectBuffer(SubmissionEntry* entry, int fd, ushort bufferGroup, int length, int flags, ulong userData)
     {
-        Socket(entry, IORING_OP_RECV, fixedFile, userData);
+        Socket(entry, IORING_OP_RECV, fd, userData);
+        entry->IoPriority = IORING_RECVSEND_POLL_FIRST;
         entry->Flags |= IOSQE_BUFFER_SELECT;
         entry->BufferGroup = bufferGroup;
         entry->Length = (uint)length;
         entry->OpFlags = (uint)flags;
     }
 
-    public static void ReceiveMessage(SubmissionEntry* entry, int fixedFile, MessageHeader* message, int flags, ulong userData)
+    public static void ReceiveMessage(SubmissionEntry* entry, int fd, MessageHeader* message, int flags, ulong userData)
     {
-        Socket(entry, IORING_OP_RECVMSG, fixedFile, userData);
+        Socket(entry, IORING_OP_RECVMSG, fd, userData);
         entry->Address = (ulong)message;
         entry->OpFlags = (uint)flags;
     }
 
     // MSG_WAITALL makes the kernel finish a partial stream send itself, as Winsock's send completes.
-    public static void Send(SubmissionEntry* entry, int fixedFile, byte* buffer, int length, int flags, ulong userData)
+    public static void Send(SubmissionEntry* entry, int fd, byte* buffer, int length, int flags, ulong userData)
     {
-        Socket(entry, IORING_OP_SEND, fixedFile, userData);
+        Socket(entry, IORING_OP_SEND, fd, userData);
         entry->Address = (ulong)buffer;
         entry->Length = (uint)length;
         entry->OpFlags = (uint)(flags | MSG_WAITALL | MSG_NOSIGNAL);
     }
 
-    public static void SendMessage(SubmissionEntry* entry, int fixedFile, MessageHeader* message, int flags, ulong userData)
+    public static void SendMessage(SubmissionEntry* entry, int fd, MessageHeader* message, int flags, ulong userData)
     {
-        Socket(entry, IORING_OP_SENDMSG, fixedFile, userData);
+        Socket(entry, IORING_OP_SENDMSG, fd, userData);
         entry->Address = (ulong)message;
         entry->OpFlags = (uint)(flags | MSG_WAITALL | MSG_NOSIGNAL);
     }
@@ -83,11 +88,10 @@ internal static unsafe class Prep
         entry->UserData = userData;
     }
 
-    private static void Socket(SubmissionEntry* entry, byte opcode, int fixedFile, ulong userData)
+    private static void Socket(SubmissionEntry* entry, byte opcode, int fd, ulong userData)
     {
         entry->Opcode = opcode;
-        entry->Fd = fixedFile;
-        entry->Flags = IOSQE_FIXED_FILE;
+        entry->Fd = fd;
         entry->UserData = userData;
     }
 }

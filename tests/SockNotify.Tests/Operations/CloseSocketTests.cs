@@ -1,0 +1,142 @@
+using System.Net;
+using System.Net.Sockets;
+using SockNotify.Tests.Support;
+
+namespace SockNotify.Tests.Operations;
+
+/// <summary>The port's owning close (Winsock's closesocket) and Dissociate.</summary>
+public class CloseSocketTests
+{
+    [Theory, BothBackends]
+    public void CloseSocket_completes_pending_operations_once_aborted_and_the_peer_sees_the_end_at_once(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(port, "key");
+        Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
+        Expect.Started(port.ReceivePooled(pair.Server, SocketFlags.None, "pooled"));
+
+        port.CloseSocket(pair.Server);
+
+        List<CompletionEntry> aborted = Expect.Completions(port, 2);
+        Assert.Equal(["receive", "pooled"], aborted.Select(e => e.Context));
+        Assert.All(aborted, e => Assert.Equal(SocketError.OperationAborted, e.SocketError));
+        pair.Client.ReceiveTimeout = 1000; // The end arrives at once, not at the port's next sweep.
+        Assert.Equal(0, pair.Client.Receive(new byte[1]));
+        Expect.Nothing(port);
+        Assert.Equal(0, port.OperationsInUse);
+        Assert.Equal(0, port.RegistrationCount);
+    }
+
+    [Theory, BothBackends]
+    public void A_closed_listener_stops_listening_at_once_and_its_port_can_be_bound_again(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        Socket listener = Loopback.Listener();
+        IPEndPoint endPoint = (IPEndPoint)listener.LocalEndPoint!;
+        port.Associate(listener, "listener");
+        Expect.Started(port.Accept(listener, "first"));
+        using (Socket client = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            client.Connect(endPoint); // Served, and the multishot accept (io_uring) stays armed behind it.
+            using Socket? accepted = Expect.Completion(port).AcceptSocket;
+            Assert.NotNull(accepted);
+        }
+
+        Expect.Started(port.Accept(listener, "pending"));
+        port.CloseSocket(listener);
+
+        Assert.Equal(SocketError.OperationAborted, Expect.Completion(port).SocketError);
+        using Socket again = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        again.Bind(endPoint);
+        again.Listen();
+        using Socket late = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        late.Connect(endPoint);
+        using Socket reached = again.Accept(); // The new listener, not the closed one, took the connection.
+        Expect.Nothing(port);
+    }
+
+    [Theory, BothBackends]
+    public void CloseSocket_ends_a_notification_registration_silently(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = TcpPair.Create();
+        port.Register(Items.Enable(pair.Server, "key", SocketNotifyEvents.In, SocketNotifyTrigger.Level | SocketNotifyTrigger.Persistent));
+
+        port.CloseSocket(pair.Server);
+
+        pair.Client.Send([1]);
+        pair.Client.ReceiveTimeout = 1000;
+        Assert.Equal(0, pair.Client.Receive(new byte[1]));
+        Expect.Nothing(port); // No Remove, no notification.
+        Assert.Equal(0, port.RegistrationCount);
+    }
+
+    [Theory, BothBackends]
+    public void CloseSocket_refuses_a_socket_another_port_holds_and_leaves_it_open(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using CompletionPort other = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(other, "key");
+
+        Assert.Throws<InvalidOperationException>(() => port.CloseSocket(pair.Server));
+
+        Expect.Started(other.Receive(pair.Server, new byte[4], SocketFlags.None, "still"));
+        pair.Client.Send([7]);
+        Assert.Equal(1u, Expect.Completion(other).BytesTransferred);
+    }
+
+    [Theory, BothBackends]
+    public void CloseSocket_of_a_socket_no_port_holds_just_closes_it(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = TcpPair.Create();
+
+        port.CloseSocket(pair.Server);
+
+        Assert.True(pair.Server.SafeHandle.IsClosed);
+        pair.Client.ReceiveTimeout = 1000;
+        Assert.Equal(0, pair.Client.Receive(new byte[1]));
+    }
+
+    [Theory, BothBackends]
+    public void Dissociate_aborts_operations_and_leaves_the_socket_open_for_another_association(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(port, "first");
+        Expect.Started(port.Receive(pair.Server, new byte[4], SocketFlags.None, "old"));
+
+        Assert.True(port.Dissociate(pair.Server));
+        Assert.False(port.Dissociate(pair.Server));
+
+        CompletionEntry aborted = Expect.Completion(port);
+        Assert.Equal(("old", SocketError.OperationAborted), (aborted.Context, aborted.SocketError));
+        port.Associate(pair.Server, "second");
+        byte[] buffer = new byte[4];
+        Expect.Started(port.Receive(pair.Server, buffer, SocketFlags.None, "new"));
+        pair.Client.Send([9]);
+        CompletionEntry received = Expect.Completion(port);
+        Assert.Equal(("second", "new", 1u), (received.CompletionKey, received.Context, received.BytesTransferred));
+        Assert.Equal(9, buffer[0]);
+    }
+
+    [Theory, BothBackends]
+    public void A_socket_disposed_with_nothing_pending_closes_at_once(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        Socket listener = Loopback.Listener();
+        IPEndPoint endPoint = (IPEndPoint)listener.LocalEndPoint!;
+        port.Associate(listener, "listener");
+        using TcpPair pair = Ports.AssociatedPair(port, "connection");
+        Expect.Started(port.Send(pair.Server, new byte[] { 1 }, SocketFlags.None, null));
+        Expect.Completion(port);
+
+        listener.Dispose();
+        pair.Server.Dispose();
+
+        pair.Client.ReceiveTimeout = 1000;
+        Assert.Equal(1, pair.Client.Receive(new byte[2]));
+        Assert.Equal(0, pair.Client.Receive(new byte[1])); // Not held open until the port's sweep.
+        using Socket again = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        again.Bind(endPoint);
+    }
+}
