@@ -30,7 +30,9 @@ namespace SockNotify;
 /// <para><b>Disable.</b> No notification is produced for a disabled registration; one already dequeued by another
 /// thread before Disable returned may still reach that thread.</para>
 /// <para><b>Threads and cost.</b> Every member is thread-safe. A dequeue makes one <c>epoll_wait</c> (more only after a
-/// signal interrupts it or when it wakes with nothing to deliver) and allocates nothing; an Enable, Disable or Remove
+/// signal interrupts it or when it wakes with nothing to deliver; with the io_uring backend, also one
+/// <c>io_uring_enter</c> when operations wait to be submitted, and busy with completions it looks at epoll only every
+/// other time) and allocates nothing; an Enable, Disable or Remove
 /// of an existing registration makes one <c>epoll_ctl</c> and allocates nothing. Creating a registration allocates
 /// its bookkeeping (about a hundred bytes).</para>
 /// <para><b>Operations.</b> A socket associated with <see cref="Associate"/> takes overlapped operations (Accept,
@@ -74,7 +76,7 @@ public sealed partial class CompletionPort : IDisposable
     /// <summary>The kernel interface that performs this port's overlapped operations (never Automatic).</summary>
     public CompletionPortBackend Backend => _core.Engine.Backend;
 
-    /// <summary>The port's inside, for tests and benchmarks.</summary>
+    /// <summary>The port's inside (tests reach its tables through it).</summary>
     internal PortCore Core => _core;
 
     /// <summary>The number of live registrations (for diagnostics and leak tests).</summary>

@@ -202,6 +202,9 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
 
     public abstract void Dispose();
 
+    /// <summary>Makes the pool now if no pooled receive has (its buffers must be in place before the first one starts).</summary>
+    public void EnsurePool() => _ = Buffers;
+
     /// <summary>The port this engine serves; engines call back into its registrations, operations and lifetime only.</summary>
     protected PortCore Port { get; } = port;
 

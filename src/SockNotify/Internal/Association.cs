@@ -19,8 +19,6 @@ internal sealed class Association(PortCore port, SafeSocketHandle handle, object
     /// </summary>
     public object? EngineState;
 
-    public bool HasOperations => !ReceiveSide.IsEmpty || !SendSide.IsEmpty;
-
     public ref OperationList SideOf(Operation operation) =>
         ref operation.IsSendSide ? ref SendSide : ref ReceiveSide;
 }

@@ -25,7 +25,6 @@ internal sealed unsafe class BufferPool : IDisposable
     public BufferPool(PortCore owner, int bufferSize, int count)
     {
         Owner = owner;
-        BufferSize = bufferSize;
         // SAFETY: freed once, by Dispose, after the engine stopped using every buffer.
         _slab = (byte*)NativeMemory.AlignedAlloc((nuint)bufferSize * (nuint)count, (nuint)Environment.SystemPageSize);
         _buffers = new PooledBuffer[count];
@@ -41,8 +40,6 @@ internal sealed unsafe class BufferPool : IDisposable
 
     /// <summary>The port whose pooled receives lend these buffers.</summary>
     public PortCore Owner { get; }
-
-    public int BufferSize { get; }
 
     public int Count => _buffers.Length;
 

@@ -18,8 +18,8 @@ internal enum OperationKind : byte
 }
 
 /// <summary>
-/// Where an operation is in its life. Every change is made under its association's lock (or, for
-/// <see cref="Free"/>, by the table that recycles it), so a reader holding that lock sees a stable state.
+/// Where an operation is in its life. Every change is made under its association's lock, except the moves to and from
+/// <see cref="Free"/>, made by the table that rents and recycles it; so a reader holding that lock sees a stable state.
 /// </summary>
 internal enum OperationState : byte
 {
@@ -53,7 +53,8 @@ internal enum OperationState : byte
 /// <para>
 /// Lifetime (<see cref="OperationState"/>): rented, filled, added to its association's list and handed to the engine;
 /// it leaves the list exactly once, in <see cref="OperationManager.Finish"/>, when its completion is built (success,
-/// error or OperationAborted), and is then reset and returned. Its token changes on every rent, so a late kernel report
+/// error or OperationAborted), and is then reset and returned (a start the engine refused is taken back the same way,
+/// with no completion). Its token changes on every rent, so a late kernel report
 /// for an earlier use finds nothing.
 /// </para>
 /// </summary>

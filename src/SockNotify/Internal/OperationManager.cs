@@ -6,19 +6,21 @@ using static SockNotify.Interop.Socket;
 namespace SockNotify.Internal;
 
 /// <summary>
-/// The OS-independent half of overlapped operations: it rents an operation from the lookaside list, fills it, puts it
-/// on its association's side and hands it to the engine; it cancels; and it is the only place an operation ends
-/// (<see cref="Finish"/>), so each one completes exactly once. Engines call back into it, and into nothing else of the port.
+/// The shared half of overlapped operations: it rents an operation from the lookaside list, fills it, puts it on its
+/// association's side and hands it to the engine; it cancels; and it is the only place an operation ends
+/// (<see cref="Finish"/>), so each one completes exactly once. Engines reach operations through it (and the port's
+/// registrations and lifetime, see <see cref="PortCore"/>). An operation's native block has Linux's shape (msghdr,
+/// iovecs, sockaddr); a Windows engine would lay out its WSABUFs and OVERLAPPED there instead.
 /// <para>
-/// Locks: an association's lock guards its side lists and the state of each operation on them. <see cref="Start"/>,
-/// <see cref="Cancel(Socket, object?)"/> and <see cref="EndAssociation"/> take it around the engine calls they make; engines take
-/// it themselves around <see cref="Finish"/> when a kernel report ends an operation. The lookaside list and the parked
-/// queue have locks of their own, never held while taking an association's.
+/// Locks: an association's lock guards its side lists and the state of each operation on them. It is held around
+/// the engine's Start (in <c>Launch</c>), Cancel and Advance (in <c>Cancel</c>, also when an association ends), and Resume (in <see cref="ParkedReceives"/>); engines take it themselves around <see cref="Finish"/> when a
+/// kernel report ends an operation. Dissociate, SubmitStarted and Flush run without it. The lookaside list and the
+/// parked queue have locks of their own, never held while taking an association's.
 /// </para>
 /// <para>
-/// Sockets disposed with <see cref="Socket.Dispose()"/> give no notice: the process's <see cref="PortSweeper"/> calls
-/// <see cref="Sweep"/> every <see cref="PortSweeper.Period"/>, which ends their associations, and submits work a
-/// thread left batched when it stopped dequeuing.
+/// Sockets disposed with <see cref="Socket.Dispose()"/> instead of <see cref="CompletionPort.CloseSocket"/> give no
+/// notice: the process's <see cref="PortSweeper"/> calls <see cref="Sweep"/> every <see cref="PortSweeper.Period"/>,
+/// which ends their associations, and submits work a thread left batched when it stopped dequeuing.
 /// </para>
 /// </summary>
 internal sealed class OperationManager
@@ -72,7 +74,7 @@ internal sealed class OperationManager
                 operation.SetBuffer(buffer);
                 break;
             case OperationKind.ReceivePooled:
-                _ = _port.Engine.Buffers; // The pool (and the engine's view of it) is made on first use.
+                _port.Engine.EnsurePool();
                 break;
             case OperationKind.Connect:
                 SetAddress(operation, address!);

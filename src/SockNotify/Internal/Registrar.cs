@@ -21,8 +21,9 @@ namespace SockNotify.Internal;
 /// loser ends its registration silently and applies its item to the winner's (found by handle identity). A descriptor
 /// number can outlive its socket in the owner table when the socket was closed without Remove: the new socket's claim
 /// then finds a closed owner, ends it silently (completing an association's operations) and tries again. A claim that
-/// meets another open <see cref="Socket"/> object wrapping the same descriptor fails. A socket whose owner is a port being
-/// disposed is released to the claimant, as that port will drop it anyway.</para>
+/// meets another open <see cref="Socket"/> object wrapping the same descriptor fails (an Enable with a result, an
+/// Associate with an exception). A socket whose owner is a port being disposed is released to the claimant, as that
+/// port will drop it anyway.</para>
 /// <para><b>Disposal.</b> The port marks itself disposed before it clears the table, so a claim either sees the mark
 /// (and ends what it allocated) or is ended by the clear, after the kernel learnt of it.</para>
 /// </summary>
@@ -309,6 +310,11 @@ internal sealed class Registrar(PortCore port)
             {
                 // A socket closed without Remove left its entry, and this socket got its number: end it silently.
                 EndClosed(owner);
+                return Claim.Retry;
+            }
+
+            if (TakeOverFromDisposedPort(owner))
+            {
                 return Claim.Retry;
             }
 

@@ -11,7 +11,8 @@ namespace SockNotify.Backends.Linux;
 /// reaches the head of its side's list and again on each readiness edge, until the call no longer reports WouldBlock;
 /// then it finishes. Calls run under the association's lock, so a readiness edge and a new operation never both miss
 /// each other, and the operations of one side run in start order. No operation is ever
-/// <see cref="OperationState.InKernel"/>: the work is done by the threads that dequeue.
+/// <see cref="OperationState.InKernel"/>: the work is done by the thread that starts an operation and by the threads that
+/// dequeue.
 /// </summary>
 internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions options, EpollSelector epoll)
     : LinuxEngine(port, options, epoll)
@@ -265,7 +266,7 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
 
     /// <summary>
     /// A send call failed: false on WouldBlock. An error after some bytes went completes with Success and their count,
-    /// as io_uring reports it (the next operation meets the error), so both backends agree.
+    /// as io_uring reports it (the next operation meets the error), so both engines agree.
     /// </summary>
     private static bool SendFailed(Operation operation)
     {

@@ -38,7 +38,7 @@ internal static partial class Interop
             if (RuntimeInformation.ProcessArchitecture != Architecture.X64)
             {
                 throw new PlatformNotSupportedException(
-                    $"SockNotify's epoll backend supports x86-64 only; this process runs on {RuntimeInformation.ProcessArchitecture}.");
+                    $"SockNotify's Linux engines support x86-64 only; this process runs on {RuntimeInformation.ProcessArchitecture}.");
             }
         }
 

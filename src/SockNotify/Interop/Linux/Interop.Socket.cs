@@ -5,7 +5,7 @@ namespace SockNotify;
 
 internal static partial class Interop
 {
-    /// <summary>The socket calls the epoll backend performs on readiness, and the structures io_uring shares with them.</summary>
+    /// <summary>The socket calls the epoll engine performs on readiness, and the structures io_uring shares with them.</summary>
     internal static unsafe partial class Socket
     {
         internal const int MSG_PEEK = 0x2;

@@ -29,6 +29,11 @@ internal sealed unsafe partial class IoUringEngine
     /// <summary>Listeners that armed a multishot accept, whose held connections disposal must close.</summary>
     private readonly ConcurrentDictionary<Association, byte> _listeners = new();
 
+    /// <summary>
+    /// Every arm of one listener's multishot accept carries the same user data. A cancel aimed at an earlier arm is
+    /// always written, under the listener's lock, before the entry of a later arm, and the kernel takes entries in order,
+    /// so it can only reach the arm it was meant for (and a wrongly ended arm would end with ECANCELED and be re-armed).
+    /// </summary>
     private static ulong AcceptData(Association listener) => SlotToken.EngineBit | listener.Token.Value;
 
     private static IoUringSocketState StateOf(Association association) =>
@@ -84,7 +89,8 @@ internal sealed unsafe partial class IoUringEngine
         int result = completion.Result;
         if (Port.Registrations.Find(new SlotToken(completion.UserData & ~SlotToken.EngineBit)) is not Association listener)
         {
-            // The listener's association ended and its slot was freed (its accept was cancelled with it).
+            // The listener's association ended and its slot was freed (its accept was cancelled with it), or the port is
+            // being disposed (which frees every slot): the connection goes nowhere.
             if (result >= 0)
             {
                 Interop.Close(result);

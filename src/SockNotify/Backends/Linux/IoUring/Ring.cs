@@ -30,7 +30,7 @@ internal sealed unsafe class Ring : IDisposable
     }
 
     /// <summary>The ring's descriptor; valid until <see cref="Dispose"/>.</summary>
-    public int Fd { get; }
+    private int Fd { get; }
 
     public SubmissionQueue Submissions { get; }
 
