@@ -18,7 +18,7 @@ public class CloseSocketTests
         port.CloseSocket(pair.Server);
 
         List<CompletionEntry> aborted = Expect.Completions(port, 2);
-        Assert.Equal(["receive", "pooled"], aborted.Select(e => e.Context));
+        Assert.Equal(["pooled", "receive"], aborted.Select(e => (string)e.Context!).Order());
         Assert.All(aborted, e => Assert.Equal(SocketError.OperationAborted, e.SocketError));
         pair.Client.ReceiveTimeout = 1000; // The end arrives at once, not at the port's next sweep.
         Assert.Equal(0, pair.Client.Receive(new byte[1]));

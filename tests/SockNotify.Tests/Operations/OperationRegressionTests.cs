@@ -179,6 +179,17 @@ public class OperationRegressionTests
         Assert.False(dropped.IsAlive, "The process's sweeper keeps a port nobody holds alive.");
     }
 
+    private static readonly int PortSweeperPeriod = (int)Internal.PortSweeper.Period.TotalMilliseconds;
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference AssociateAndDrop()
+    {
+        CompletionPort port = Ports.Create(CompletionPortBackend.Epoll);
+        using TcpPair pair = Ports.AssociatedPair(port, "key"); // The port joins the sweeper with its first association.
+        port.CloseSocket(pair.Server);
+        return new WeakReference(port);
+    }
+
     [Theory, BothBackends]
     public void Cancelling_the_first_receive_lets_the_next_one_take_data_that_already_arrived(CompletionPortBackend backend)
     {
@@ -251,14 +262,4 @@ public class OperationDisposalLeakTests
         before.AssertUnchanged();
     }
 
-    private static readonly int PortSweeperPeriod = (int)Internal.PortSweeper.Period.TotalMilliseconds;
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private static WeakReference AssociateAndDrop()
-    {
-        CompletionPort port = Ports.Create(CompletionPortBackend.Epoll);
-        using TcpPair pair = Ports.AssociatedPair(port, "key"); // The port joins the sweeper with its first association.
-        port.CloseSocket(pair.Server);
-        return new WeakReference(port);
-    }
 }

@@ -15,17 +15,19 @@ internal sealed class IoUringSocketState
     /// <summary>A multishot accept is in the kernel for this listener (user data: see <see cref="IoUringEngine"/>).</summary>
     public bool AcceptArmed;
 
+    /// <summary>Its cancellation was asked for (it ends with its next final completion).</summary>
+    public bool AcceptCancelling;
+
     /// <summary>Connections the multishot accept took while no Accept operation waited.</summary>
     public Queue<int>? AcceptBacklog;
 }
 
-// Accept operations are served by one multishot accept per listener, armed while any Accept waits; a connection that
-// arrives with none waiting is held (up to MaxAcceptBacklog) for the next one. Accepts never go to the kernel themselves.
+// Accept operations are served by one multishot accept per listener, armed while any Accept waits and cancelled when
+// none is left, so that a listener nobody accepts on holds nothing in the kernel (its owner's dispose closes it at
+// once). A connection the kernel hands over with none waiting is held for the next one.
+// Accepts never go to the kernel themselves.
 internal sealed unsafe partial class IoUringEngine
 {
-    /// <summary>Connections a listener's multishot accept may hold for Accept operations not yet started.</summary>
-    private const int MaxAcceptBacklog = 64;
-
     /// <summary>Listeners that armed a multishot accept, whose held connections disposal must close.</summary>
     private readonly ConcurrentDictionary<Association, byte> _listeners = new();
 
@@ -68,12 +70,7 @@ internal sealed unsafe partial class IoUringEngine
                 return SocketError.NoBufferSpaceAvailable;
             }
 
-            if (!SubmissionQueue.TryHold(listener.Handle, out int fd))
-            {
-                return SocketError.OperationAborted;
-            }
-
-            Prep.MultishotAccept(entry, fd, AcceptData(listener));
+            Prep.MultishotAccept(entry, (int)listener.Handle.DangerousGetHandle(), AcceptData(listener));
             _submissions.Publish(listener.Handle);
         }
 
@@ -113,6 +110,10 @@ internal sealed unsafe partial class IoUringEngine
                 if (waiting is not null)
                 {
                     FinishAccept(waiting, result, ref sink);
+                    if (!ended && FirstWaitingAccept(listener) is null)
+                    {
+                        CancelMultishotAccept(listener, state); // The last waiting Accept is served.
+                    }
                 }
                 else if (listener.IsRemoved || _disposing)
                 {
@@ -121,9 +122,9 @@ internal sealed unsafe partial class IoUringEngine
                 else
                 {
                     (state.AcceptBacklog ??= new Queue<int>()).Enqueue(result);
-                    if (state.AcceptBacklog.Count >= MaxAcceptBacklog && !ended)
+                    if (!ended)
                     {
-                        RequestCancel(AcceptData(listener)); // Nobody accepts: let the kernel's own backlog hold the rest.
+                        CancelMultishotAccept(listener, state); // Nobody accepts: let the kernel's own backlog hold the rest.
                     }
                 }
             }
@@ -141,6 +142,7 @@ internal sealed unsafe partial class IoUringEngine
 
             Interlocked.Decrement(ref _inKernel);
             state.AcceptArmed = false;
+            state.AcceptCancelling = false;
             if (listener.IsRemoved || _disposing)
             {
                 CloseBacklog(listener);
@@ -154,6 +156,15 @@ internal sealed unsafe partial class IoUringEngine
                     sink.Add(Port.Operations.Finish(waitingAccept));
                 }
             }
+        }
+    }
+
+    private void CancelMultishotAccept(Association listener, IoUringSocketState state)
+    {
+        if (!state.AcceptCancelling)
+        {
+            state.AcceptCancelling = true;
+            RequestCancel(AcceptData(listener));
         }
     }
 

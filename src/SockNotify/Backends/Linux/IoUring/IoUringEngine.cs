@@ -18,11 +18,12 @@ namespace SockNotify.Backends.Linux.IoUring;
 /// sleeps in the port, the starter submits at once (<see cref="SubmitStarted"/>); otherwise the entry waits for the next
 /// waiter, whose wait submits everything pending first (the ready queue's sleeper count makes this race-free), and the
 /// port's sweep submits what a thread that stopped dequeuing left behind.</item>
-/// <item><b>Sockets</b> are named by descriptor, and an entry holds its socket's handle from when it is written until the
-/// kernel takes it (<see cref="SubmissionQueue"/>), so it can never reach another socket that reused the number. The
-/// ring keeps no socket open otherwise: once the kernel's own requests on a socket end (cancelled by
-/// <see cref="CompletionPort.CloseSocket"/>, or found by the sweep after a plain dispose), it closes. No fixed-file table:
-/// it cannot grow once registered, and reserving the descriptor limit costs megabytes of kernel memory per port.</item>
+/// <item><b>Sockets</b> are named by descriptor; the submission queue holds each entry's socket open for the enter that
+/// submits it and never reaches a socket closed before (<see cref="SubmissionQueue"/>). The ring keeps no socket open
+/// otherwise: once the kernel's own requests on a socket end (cancelled by <see cref="CompletionPort.CloseSocket"/>,
+/// or found by the sweep after a plain dispose), it closes, and an idle socket closes with its owner's dispose. No
+/// fixed-file table: it cannot grow once registered, and reserving the descriptor limit costs megabytes of kernel
+/// memory per port.</item>
 /// <item><b>Waiting</b>: threads block in <c>epoll_wait</c>, as with notifications only. The port's wake eventfd is
 /// registered with the ring, so the kernel signals it whenever it posts completions; a waiter first submits what is
 /// pending and does not block while completions wait. So a port used only for notifications pays nothing for io_uring,
@@ -130,9 +131,9 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
     {
         lock (association)
         {
-            if (association.EngineState is IoUringSocketState { AcceptArmed: true })
+            if (association.EngineState is IoUringSocketState { AcceptArmed: true } state)
             {
-                RequestCancel(AcceptData(association));
+                CancelMultishotAccept(association, state);
             }
 
             CloseBacklog(association);
@@ -252,7 +253,6 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
 
     public override void Dispose()
     {
-        _submissions.ReleaseAll(); // Entries never submitted let their sockets go.
         _ring.Dispose();
         if (_drained)
         {
@@ -369,12 +369,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             }
 
             SafeSocketHandle socket = operation.Owner.Handle;
-            if (!SubmissionQueue.TryHold(socket, out int fd))
-            {
-                return SocketError.OperationAborted; // Closed since it was looked up: it never reaches the kernel.
-            }
-
-            Prepare(operation, entry, fd);
+            Prepare(operation, entry, (int)socket.DangerousGetHandle()); // Checked again, held, when submitted.
             _submissions.Publish(socket);
         }
 

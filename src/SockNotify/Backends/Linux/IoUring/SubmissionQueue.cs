@@ -8,11 +8,13 @@ namespace SockNotify.Backends.Linux.IoUring;
 /// <see cref="Gate"/>, fills <see cref="NextEntry"/>, and <see cref="Publish"/>es it; entries reach the kernel with the
 /// next <see cref="Submit"/> or the next wait that submits <see cref="Pending"/> entries.
 /// <para>
-/// Sockets are named by descriptor, and a descriptor number can be reused as soon as it is closed. So an entry that
-/// names a socket holds a reference on its <see cref="SafeSocketHandle"/> (which defers its close) from the moment it
-/// is written until the kernel has taken it: from then on the kernel holds the socket itself, and the owner's close
-/// takes effect at once, with nothing of the port's keeping the socket open. References are dropped after each enter,
-/// under the gate, and an entry's slot is written again only after its reference was dropped.
+/// Sockets are named by descriptor, and a descriptor number can be reused as soon as its socket is closed. So every
+/// enter, under the gate, first takes a reference on the handle of each socket its entries name, which keeps those
+/// descriptors from closing for the length of the call, and turns the entries of sockets already closed into requests on
+/// descriptor -1 (which end with EBADF: OperationAborted); the kernel then holds each socket it took for itself. No
+/// reference is held between calls, so an owner's close takes effect at once, as it does for .NET's own sockets
+/// while their operations wait, and nothing of the ring's keeps an idle socket open. Enters are serialized by the gate,
+/// so no call submits an entry another scanned.
 /// </para>
 /// </summary>
 internal sealed unsafe class SubmissionQueue
@@ -28,11 +30,11 @@ internal sealed unsafe class SubmissionQueue
     private readonly uint _entries;
     private readonly SubmissionEntry* _sqes;
 
-    /// <summary>The socket each written, not yet released entry names (null for entries that name none).</summary>
+    /// <summary>The socket each entry not yet taken by the kernel names (null for entries that name none).</summary>
     private readonly SafeSocketHandle?[] _sockets;
 
-    /// <summary>Entries before this index had their socket reference dropped; their slots may be written again.</summary>
-    private uint _released;
+    /// <summary>Which of the entries being submitted got a reference on their socket (scratch, under the gate).</summary>
+    private readonly bool[] _held;
 
     public SubmissionQueue(Ring ring, in Parameters parameters, byte* rings, SubmissionEntry* sqes)
     {
@@ -45,7 +47,7 @@ internal sealed unsafe class SubmissionQueue
         _entries = parameters.SqEntries;
         _sqes = sqes;
         _sockets = new SafeSocketHandle?[_entries];
-        _released = *_tail;
+        _held = new bool[_entries];
 
         // Entries are used in ring order, so the indirection array is the identity.
         uint* array = (uint*)(rings + parameters.SqOffsets.Array);
@@ -55,7 +57,7 @@ internal sealed unsafe class SubmissionQueue
         }
     }
 
-    /// <summary>Guards the tail, the entry being filled and the socket references: held from <see cref="NextEntry"/> to <see cref="Publish"/>.</summary>
+    /// <summary>Guards the tail, the entry being filled, and every enter: held from <see cref="NextEntry"/> to <see cref="Publish"/>.</summary>
     public Lock Gate { get; } = new();
 
     /// <summary>Entries published and not yet consumed by the kernel.</summary>
@@ -77,10 +79,10 @@ internal sealed unsafe class SubmissionQueue
     public SubmissionEntry* NextEntry()
     {
         uint tail = *_tail;
-        if (tail - _released == _entries)
+        if (tail - Volatile.Read(ref *_head) == _entries)
         {
             Enter(_entries, 0, 0, null); // Submitting frees the entries whatever the completion queue holds.
-            if (tail - _released == _entries)
+            if (tail - Volatile.Read(ref *_head) == _entries)
             {
                 return null;
             }
@@ -94,32 +96,13 @@ internal sealed unsafe class SubmissionQueue
     }
 
     /// <summary>
-    /// Takes a reference on the socket an entry about to be written names, and returns its descriptor; false if the
-    /// socket is closed (nothing is held then). Under <see cref="Gate"/>, before <see cref="Publish"/>.
+    /// Makes the entry from <see cref="NextEntry"/> visible to the kernel; <paramref name="socket"/> is the socket it
+    /// names by descriptor, or null. Under <see cref="Gate"/>.
     /// </summary>
-    public static bool TryHold(SafeSocketHandle socket, out int fd)
-    {
-        bool added = false;
-        try
-        {
-            socket.DangerousAddRef(ref added);
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-
-        fd = added ? (int)socket.DangerousGetHandle() : -1;
-        return added;
-    }
-
-    /// <summary>
-    /// Makes the entry from <see cref="NextEntry"/> visible to the kernel, with the socket reference taken by
-    /// <see cref="TryHold"/> (or null), which is dropped once the kernel took the entry. Under <see cref="Gate"/>.
-    /// </summary>
-    public void Publish(SafeSocketHandle? held)
+    public void Publish(SafeSocketHandle? socket)
     {
         uint tail = *_tail;
-        _sockets[tail & _mask] = held;
+        _sockets[tail & _mask] = socket;
         // Release store: the kernel reads the tail and then the entries before it, so they must be written first.
         Volatile.Write(ref *_tail, tail + 1);
     }
@@ -158,50 +141,57 @@ internal sealed unsafe class SubmissionQueue
         }
     }
 
-    /// <summary><c>io_uring_enter</c> (see <see cref="Ring.Enter"/>), then drops the references of the entries it took.</summary>
+    /// <summary>
+    /// <c>io_uring_enter</c> (see <see cref="Ring.Enter"/>) submitting every published entry, with their sockets held
+    /// for the call (see the class remarks); <paramref name="toSubmit"/> 0 submits nothing, only waits or runs kernel work.
+    /// </summary>
     public void Enter(uint toSubmit, uint minComplete, uint flags, GetEventsArgument* argument)
-    {
-        try
-        {
-            _ring.Enter(toSubmit, minComplete, flags, argument);
-        }
-        finally
-        {
-            if (toSubmit > 0)
-            {
-                ReleaseTaken();
-            }
-        }
-    }
-
-    /// <summary>Drops every reference still held (the ring is closed: the kernel will take nothing more).</summary>
-    public void ReleaseAll()
-    {
-        lock (Gate)
-        {
-            for (; _released != *_tail; _released++)
-            {
-                Release(_released);
-            }
-        }
-    }
-
-    private void ReleaseTaken()
     {
         lock (Gate)
         {
             uint head = Volatile.Read(ref *_head);
-            for (; _released != head; _released++)
+            uint count = toSubmit == 0 ? 0 : *_tail - head;
+            for (uint i = 0; i < count; i++)
             {
-                Release(_released);
+                uint index = (head + i) & _mask;
+                _held[index] = false;
+                if (_sockets[index] is { } socket)
+                {
+                    try
+                    {
+                        socket.DangerousAddRef(ref _held[index]);
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // SAFETY: the entry is published but not taken (it is at or after the head), and only enters,
+                        // serialized by the gate, make the kernel take entries.
+                        _sqes[index].Fd = -1; // Closed: its number may belong to another socket already.
+                    }
+                }
+            }
+
+            try
+            {
+                _ring.Enter(count, minComplete, flags, argument);
+            }
+            finally
+            {
+                uint taken = Volatile.Read(ref *_head) - head;
+                for (uint i = 0; i < count; i++)
+                {
+                    uint index = (head + i) & _mask;
+                    if (_held[index])
+                    {
+                        _sockets[index]!.DangerousRelease();
+                        _held[index] = false;
+                    }
+
+                    if (i < taken)
+                    {
+                        _sockets[index] = null; // Taken: the kernel holds the socket now.
+                    }
+                }
             }
         }
-    }
-
-    private void Release(uint index)
-    {
-        ref SafeSocketHandle? held = ref _sockets[index & _mask];
-        held?.DangerousRelease();
-        held = null;
     }
 }
