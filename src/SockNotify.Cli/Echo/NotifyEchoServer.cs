@@ -103,31 +103,34 @@ internal sealed class NotifyEchoServer : IEchoServer
             worker.Join();
         }
 
-        // The workers are gone, so no one else dequeues: take the Remove notifications of their last batches, then
-        // remove what is left and take each Remove here.
-        int removed = 0;
+        // The workers are gone, so no one else dequeues. Remove what is still registered first, taking each Remove here
+        // (a level registration that stays ready would otherwise keep a draining loop busy forever); then what is left
+        // to dequeue is the Remove notifications of the workers' last batches.
+        int removed = _port.DeregisterAndWait(_listener) == SocketNotifyResult.Success ? 1 : 0;
+        int open = 0;
+        foreach (Connection connection in _connections.Keys)
+        {
+            if (_port.DeregisterAndWait(connection.Socket) == SocketNotifyResult.Success)
+            {
+                removed++;
+                open++;
+            }
+        }
+
         CompletionEntry[] entries = new CompletionEntry[DequeueCount];
         while (_port.GetQueuedCompletionStatus(entries, out int count, 0) == CompletionWaitResult.Success)
         {
             foreach (CompletionEntry entry in entries.AsSpan(0, count))
             {
-                if (entry.CompletionKey is Connection connection && (entry.Events & SocketNotifyEvents.Remove) != 0)
-                {
-                    removed++;
-                    _connections.TryRemove(connection, out _);
-                    connection.Close();
-                }
+                removed += entry.CompletionKey is Connection && (entry.Events & SocketNotifyEvents.Remove) != 0 ? 1 : 0;
             }
         }
 
-        removed += _port.DeregisterAndWait(_listener) == SocketNotifyResult.Success ? 1 : 0;
         foreach (Connection connection in _connections.Keys)
         {
-            removed += _port.DeregisterAndWait(connection.Socket) == SocketNotifyResult.Success ? 1 : 0;
             connection.Close();
         }
 
-        int open = _connections.Count;
         _connections.Clear();
         _port.Dispose();
         _listener.Dispose();

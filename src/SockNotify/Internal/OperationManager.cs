@@ -28,7 +28,7 @@ internal sealed class OperationManager
     private readonly PortCore _port;
     private readonly OperationTable _table = new();
     /// <summary>Associations one sweep looks at: a bounded cost per period, whatever the number of associations.</summary>
-    private const int SweepBudget = 16_384;
+    internal const int SweepBudget = 16_384;
 
     private readonly List<Association> _closedScratch = [];
     private readonly Lock _sweepGate = new();

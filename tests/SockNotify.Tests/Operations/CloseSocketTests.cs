@@ -133,10 +133,13 @@ public class CloseSocketTests
         listener.Dispose();
         pair.Server.Dispose();
 
-        pair.Client.ReceiveTimeout = 1000;
-        Assert.Equal(1, pair.Client.Receive(new byte[2]));
-        Assert.Equal(0, pair.Client.Receive(new byte[1])); // Not held open until the port's sweep.
+        // Both closed when Dispose returned, not at the port's next sweep (50 ms later): the listener's port is free,
+        // and the peer has the end of the stream behind the byte it was sent.
         using Socket again = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         again.Bind(endPoint);
+        Assert.True(pair.Client.Poll(TimeSpan.FromMilliseconds(5), SelectMode.SelectRead));
+        Assert.Equal(1, pair.Client.Receive(new byte[2]));
+        Assert.True(pair.Client.Poll(TimeSpan.FromMilliseconds(5), SelectMode.SelectRead));
+        Assert.Equal(0, pair.Client.Receive(new byte[1]));
     }
 }

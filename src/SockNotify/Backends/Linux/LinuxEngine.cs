@@ -147,18 +147,18 @@ internal abstract class LinuxEngine : PortEngine
                 _readinessTurn = false; // The queue waits behind this wait's notifications: it goes first next time.
             }
 
-            count += DeliverNotifications(ready, entries[count..]);
+            count += DeliverNotifications(ready, entries[count..], out readyCount);
             count += Queue.Drain(entries[count..]);
         }
         else
         {
-            count += DeliverNotifications(ready, entries[count..]);
+            count += DeliverNotifications(ready, entries[count..], out readyCount);
         }
 
         // Completions come after the queue, which holds only older ones (those that ended when they started, or that
         // did not fit an earlier dequeue), so one thread dequeues completions in the order they happened.
         CompletionSink sink = new(entries[count..], this);
-        DeliverToAssociations(ready, ref sink);
+        DeliverToAssociations(ready[..readyCount], ref sink);
         Reap(ref sink);
         count += sink.Count;
         SignalIfLeftOver();
@@ -192,18 +192,26 @@ internal abstract class LinuxEngine : PortEngine
 
     /// <summary>
     /// Turns kernel readiness into notifications in <paramref name="entries"/>, dropping stale tokens and what the
-    /// registration does not deliver; those that do not fit wait in the queue. Returns how many were written.
+    /// registration does not deliver; those that do not fit wait in the queue. Returns how many were written, and moves
+    /// the events of associated sockets to the front of <paramref name="ready"/> (<paramref name="associationEvents"/>).
     /// </summary>
-    private int DeliverNotifications(scoped ReadOnlySpan<ReadyEvent> ready, Span<CompletionEntry> entries)
+    private int DeliverNotifications(Span<ReadyEvent> ready, Span<CompletionEntry> entries, out int associationEvents)
     {
         int count = 0;
+        associationEvents = 0;
         foreach (ReadyEvent readyEvent in ready)
         {
             // A stale token finds nothing. A closed socket whose file lives on elsewhere (dup, fork) still has a kernel
             // registration that no one can delete any more; its events are dropped here.
             Registration? registration = Port.Registrations.Find(readyEvent.Token);
-            if (registration is null or Association || registration.Handle.IsClosed)
+            if (registration is null || registration.Handle.IsClosed)
             {
+                continue;
+            }
+
+            if (registration is Association)
+            {
+                ready[associationEvents++] = readyEvent; // Handled with the completions, after the queue.
                 continue;
             }
 
@@ -230,7 +238,7 @@ internal abstract class LinuxEngine : PortEngine
     {
         foreach (ReadyEvent readyEvent in ready)
         {
-            if (Port.Registrations.Find(readyEvent.Token) is Association association && !association.Handle.IsClosed)
+            if (Port.Registrations.Find(readyEvent.Token) is Association association)
             {
                 OnAssociationReady(association, readyEvent.Events, ref sink);
             }

@@ -13,8 +13,8 @@ namespace SockNotify.Backends.Linux.IoUring;
 /// descriptors from closing for the length of the call, and turns the entries of sockets already closed into requests on
 /// descriptor -1 (which end with EBADF: OperationAborted); the kernel then holds each socket it took for itself. No
 /// reference is held between calls, so an owner's close takes effect at once, as it does for .NET's own sockets
-/// while their operations wait, and nothing of the ring's keeps an idle socket open. Enters are serialized by the gate,
-/// so no call submits an entry another scanned.
+/// while their operations wait, and nothing of the ring's keeps an idle socket open. Enters are serialized by their own
+/// lock, so no call submits an entry it did not scan, while writers go on publishing behind the scanned ones.
 /// </para>
 /// </summary>
 internal sealed unsafe class SubmissionQueue
@@ -30,11 +30,14 @@ internal sealed unsafe class SubmissionQueue
     private readonly uint _entries;
     private readonly SubmissionEntry* _sqes;
 
-    /// <summary>The socket each entry not yet taken by the kernel names (null for entries that name none).</summary>
+    /// <summary>The socket each published entry names (null for entries that name none); written under the gate.</summary>
     private readonly SafeSocketHandle?[] _sockets;
 
-    /// <summary>Which of the entries being submitted got a reference on their socket (scratch, under the gate).</summary>
-    private readonly bool[] _held;
+    /// <summary>The sockets the enter in progress holds (scratch, under the enter lock).</summary>
+    private readonly SafeSocketHandle?[] _held;
+
+    /// <summary>Serializes enters: the kernel takes entries only during one, so a scan stays true until its enter ends.</summary>
+    private readonly Lock _enterGate = new();
 
     public SubmissionQueue(Ring ring, in Parameters parameters, byte* rings, SubmissionEntry* sqes)
     {
@@ -47,7 +50,7 @@ internal sealed unsafe class SubmissionQueue
         _entries = parameters.SqEntries;
         _sqes = sqes;
         _sockets = new SafeSocketHandle?[_entries];
-        _held = new bool[_entries];
+        _held = new SafeSocketHandle?[_entries];
 
         // Entries are used in ring order, so the indirection array is the identity.
         uint* array = (uint*)(rings + parameters.SqOffsets.Array);
@@ -147,26 +150,31 @@ internal sealed unsafe class SubmissionQueue
     /// </summary>
     public void Enter(uint toSubmit, uint minComplete, uint flags, GetEventsArgument* argument)
     {
-        lock (Gate)
+        lock (_enterGate)
         {
             uint head = Volatile.Read(ref *_head);
-            uint count = toSubmit == 0 ? 0 : *_tail - head;
+            // Acquire load: the sockets of the entries before the tail were written before it was published.
+            uint count = toSubmit == 0 ? 0 : Volatile.Read(ref *_tail) - head;
+            int held = 0;
             for (uint i = 0; i < count; i++)
             {
                 uint index = (head + i) & _mask;
-                _held[index] = false;
-                if (_sockets[index] is { } socket)
+                if (_sockets[index] is not { } socket)
                 {
-                    try
-                    {
-                        socket.DangerousAddRef(ref _held[index]);
-                    }
-                    catch (ObjectDisposedException)
-                    {
-                        // SAFETY: the entry is published but not taken (it is at or after the head), and only enters,
-                        // serialized by the gate, make the kernel take entries.
-                        _sqes[index].Fd = -1; // Closed: its number may belong to another socket already.
-                    }
+                    continue;
+                }
+
+                bool added = false;
+                try
+                {
+                    socket.DangerousAddRef(ref added);
+                    _held[held++] = socket;
+                }
+                catch (ObjectDisposedException)
+                {
+                    // SAFETY: the entry is published and not taken (it is at or after the head), and the kernel takes
+                    // entries only during an enter, which this thread alone is making.
+                    _sqes[index].Fd = -1; // Closed: its number may belong to another socket already.
                 }
             }
 
@@ -176,20 +184,10 @@ internal sealed unsafe class SubmissionQueue
             }
             finally
             {
-                uint taken = Volatile.Read(ref *_head) - head;
-                for (uint i = 0; i < count; i++)
+                for (int i = 0; i < held; i++)
                 {
-                    uint index = (head + i) & _mask;
-                    if (_held[index])
-                    {
-                        _sockets[index]!.DangerousRelease();
-                        _held[index] = false;
-                    }
-
-                    if (i < taken)
-                    {
-                        _sockets[index] = null; // Taken: the kernel holds the socket now.
-                    }
+                    _held[i]!.DangerousRelease();
+                    _held[i] = null;
                 }
             }
         }
