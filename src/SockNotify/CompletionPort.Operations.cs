@@ -193,7 +193,7 @@ public sealed partial class CompletionPort
         _core.Lifetime.Enter();
         try
         {
-            if (_core.Registrar.TryFindAssociation(socket.SafeHandle) is not { } association)
+            if (_core.Registrar.TryFindAssociation(SocketHandles.Of(socket)) is not { } association)
             {
                 return false;
             }

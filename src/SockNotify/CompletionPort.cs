@@ -211,9 +211,11 @@ public sealed partial class CompletionPort : IDisposable
     /// Closes a socket in order, as Winsock's <c>closesocket</c> does: what this port holds for it ends first, then the
     /// socket is disposed. Its started operations complete with <see cref="SocketError.OperationAborted"/> (an operation
     /// that finished first keeps its result), each exactly once; a notification registration ends silently, with no
-    /// Remove notification; and the kernel lets go of the socket before the descriptor closes, so the peer sees the end
-    /// of the connection (FIN, or RST when received data was left unread) and a listener stops listening at once. Prefer
-    /// it to <see cref="Socket.Dispose()"/>, which the port notices only at its next sweep.
+    /// Remove notification; and the cancellations are in the kernel before the descriptor closes, so the port holds
+    /// nothing of the socket and the kernel drops it as its cancelled requests end (at once for requests waiting for data
+    /// or connections): the peer sees the end of the connection (FIN, or RST when received data was left unread) and a
+    /// listener stops listening. Prefer it to <see cref="Socket.Dispose()"/>, which completes the operations only at the
+    /// port's next sweep.
     /// </summary>
     /// <param name="socket">Any socket: one with nothing on this port is just disposed.</param>
     /// <exception cref="ArgumentNullException"><paramref name="socket"/> is null.</exception>

@@ -58,7 +58,7 @@ internal sealed class OperationManager
         Socket socket, OperationKind kind, int messageFlags, object? context, ReadOnlyMemory<byte> buffer,
         ReadOnlySpan<ReadOnlyMemory<byte>> buffers, SocketAddress? address)
     {
-        if (_port.Registrar.FindAssociation(socket.SafeHandle) is not { } association)
+        if (_port.Registrar.FindAssociation(SocketHandles.Of(socket)) is not { } association)
         {
             return SocketError.OperationAborted; // The socket is closed.
         }
@@ -105,7 +105,7 @@ internal sealed class OperationManager
     /// <summary>Cancels the socket's operations with <paramref name="context"/> (all for null); see <see cref="CompletionPort.CancelIo"/>.</summary>
     public bool Cancel(Socket socket, object? context)
     {
-        if (_port.Registrar.TryFindAssociation(socket.SafeHandle) is not { } association)
+        if (_port.Registrar.TryFindAssociation(SocketHandles.Of(socket)) is not { } association)
         {
             return false;
         }
@@ -158,8 +158,14 @@ internal sealed class OperationManager
             Cancel(ref association.SendSide, null, ref sink);
         }
 
-        _port.Engine.Dissociate(association);
-        _port.Registrations.Free(association);
+        try
+        {
+            _port.Engine.Dissociate(association);
+        }
+        finally
+        {
+            _port.Registrations.Free(association); // Ended either way: the slot and the socket's entry must not leak.
+        }
     }
 
     /// <summary>Joins the process's sweeper, once, when the port gets its first association.</summary>

@@ -41,6 +41,18 @@ internal static class PortSweeper
         }
     }
 
+    /// <summary>Forgets ports that were collected without being disposed.</summary>
+    private static void Prune()
+    {
+        lock (s_gate)
+        {
+            if (s_ports.RemoveAll(entry => !entry.TryGetTarget(out _)) > 0)
+            {
+                s_snapshot = [.. s_ports];
+            }
+        }
+    }
+
     private static void Run()
     {
         while (true)
@@ -48,9 +60,20 @@ internal static class PortSweeper
             Thread.Sleep(Period);
             foreach (WeakReference<OperationManager> entry in Volatile.Read(ref s_snapshot))
             {
-                if (entry.TryGetTarget(out OperationManager? port))
+                if (!entry.TryGetTarget(out OperationManager? port))
+                {
+                    Prune();
+                    continue;
+                }
+
+                try
                 {
                     port.Sweep();
+                }
+                catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
+                {
+                    // The port's ring failed: its own callers meet the error at their next call. This thread serves
+                    // every port of the process and must not die with one.
                 }
             }
         }

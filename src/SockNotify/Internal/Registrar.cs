@@ -65,7 +65,7 @@ internal sealed class Registrar(PortCore port)
             return SocketNotifyResult.InvalidRegistration;
         }
 
-        SafeSocketHandle handle = item.Socket.SafeHandle;
+        SafeSocketHandle handle = SocketHandles.Of(item.Socket);
         while (true)
         {
             Registration? registration = SocketOwners.Find(handle);
@@ -87,6 +87,7 @@ internal sealed class Registrar(PortCore port)
                     return SocketNotifyResult.NotRegistered;
                 }
 
+                _ = item.Socket.SafeHandle; // Exposed once, at registration, so .NET never swaps it (see SocketHandles).
                 if (TryCreate(handle, item, out SocketNotifyResult created))
                 {
                     return created;
@@ -130,7 +131,7 @@ internal sealed class Registrar(PortCore port)
     /// <summary>Associates a socket for overlapped operations; throws when it cannot (see <see cref="CompletionPort.Associate"/>).</summary>
     public void Associate(Socket socket, object? completionKey)
     {
-        SafeSocketHandle handle = socket.SafeHandle;
+        SafeSocketHandle handle = socket.SafeHandle; // Exposed once, here: see SocketHandles.
         ObjectDisposedException.ThrowIf(handle.IsClosed, socket);
         socket.Blocking = false;
         while (true)

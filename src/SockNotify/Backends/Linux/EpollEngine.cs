@@ -216,6 +216,7 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
         }
 
         buffer.Pool.Return(buffer); // End of stream or no data: an idle connection holds no buffer.
+        Port.Operations.Parked.OnBufferReturned(); // A receive that parked meanwhile may take it.
         if (errno == Errno.EAGAIN)
         {
             return false;

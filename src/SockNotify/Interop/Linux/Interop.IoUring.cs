@@ -34,7 +34,6 @@ internal static partial class Interop
         internal const byte IORING_OP_ACCEPT = 13;
         internal const byte IORING_OP_ASYNC_CANCEL = 14;
         internal const byte IORING_OP_CONNECT = 16;
-        internal const byte IORING_OP_CLOSE = 19;
         internal const byte IORING_OP_SEND = 26;
         internal const byte IORING_OP_RECV = 27;
 
@@ -170,7 +169,9 @@ internal static partial class Interop
 
         // SAFETY: argument is null (size 0) or, with IORING_ENTER_EXT_ARG, a getevents arg whose timespec outlives the call.
         internal static int Enter(int fd, uint toSubmit, uint minComplete, uint flags, void* argument, nuint argumentSize) =>
-            Syscall6(SYS_io_uring_enter, fd, toSubmit, minComplete, flags, argument, argumentSize);
+            Faults.TryInject(Faults.Call.IoUringEnter, fd, out _)
+                ? -1
+                : Syscall6(SYS_io_uring_enter, fd, toSubmit, minComplete, flags, argument, argumentSize);
 
         // SAFETY: argument points to what opcode expects: count entries of its argument type.
         internal static int Register(int fd, uint opcode, void* argument, uint count) =>

@@ -71,11 +71,11 @@ internal sealed unsafe partial class IoUringEngine
             }
 
             Prep.MultishotAccept(entry, (int)listener.Handle.DangerousGetHandle(), AcceptData(listener));
+            Interlocked.Increment(ref _inKernel); // Under the gate, before it is published: see Submit.
             _submissions.Publish(listener.Handle);
         }
 
         state.AcceptArmed = true;
-        Interlocked.Increment(ref _inKernel);
         _listeners.TryAdd(listener, 0);
         return SocketError.IOPending;
     }
@@ -163,8 +163,7 @@ internal sealed unsafe partial class IoUringEngine
     {
         if (!state.AcceptCancelling)
         {
-            state.AcceptCancelling = true;
-            RequestCancel(AcceptData(listener));
+            state.AcceptCancelling = RequestCancel(AcceptData(listener)); // Asked again next time if the ring was full.
         }
     }
 

@@ -72,6 +72,9 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
 
     public override CompletionPortBackend Backend => CompletionPortBackend.IoUring;
 
+    /// <summary>The ring's descriptor (tests aim injected faults at it).</summary>
+    internal int RingDescriptor => _ring.Fd;
+
     public override bool HasFreeBuffer => _bufferRing.HasFree;
 
     public override bool ReleasedEverything => _drained;
@@ -191,10 +194,11 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             operation.Error = submitted == SocketError.OperationAborted ? submitted : SocketError.NoBufferSpaceAvailable;
             sink.Add(Port.Operations.Finish(operation));
             Advance(ref side, ref sink); // The operations behind it must not stall.
+            Port.Operations.Parked.OnBufferReturned(); // The buffer that resumed it is still free.
         }
     }
 
-    public override void Cancel(Operation operation) => RequestCancel(operation.Token.Value);
+    public override void Cancel(Operation operation) => _ = RequestCancel(operation.Token.Value);
 
     public override void SubmitStarted()
     {
@@ -231,7 +235,10 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         {
             // Retried until it fits: a full submission queue frees up as the kernel consumes it.
             cancelQueued = cancelQueued || TryQueueCancelAll();
-            _submissions.Enter(_submissions.Pending, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &argument);
+            // Submitted first, then waited for with nothing to submit: an enter holds the sockets of what it submits (see
+            // SubmissionQueue), and a socket's owner closing it meanwhile should not have to wait out the pause.
+            _submissions.Submit();
+            _submissions.Enter(0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &argument);
             CompletionSink sink = new(discarded, this);
             Reap(ref sink);
             foreach (CompletionEntry entry in discarded.AsSpan(0, sink.Count))
@@ -370,11 +377,13 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
 
             SafeSocketHandle socket = operation.Owner.Handle;
             Prepare(operation, entry, (int)socket.DangerousGetHandle()); // Checked again, held, when submitted.
+            // Counted before it is published, under the gate: disposal, which sets _disposing under it too, then either
+            // refused this entry or finds it counted and waits for it.
+            Interlocked.Increment(ref _inKernel);
             _submissions.Publish(socket);
         }
 
         operation.State = OperationState.InKernel;
-        Interlocked.Increment(ref _inKernel);
         return SocketError.IOPending;
     }
 
@@ -422,19 +431,23 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         }
     }
 
-    /// <summary>Asks the kernel to cancel the request with <paramref name="target"/> as its user data.</summary>
-    private void RequestCancel(ulong target)
+    /// <summary>
+    /// Asks the kernel to cancel the request with <paramref name="target"/> as its user data; false when the ring stayed
+    /// full (cancellation is a request: the operation still completes on its own).
+    /// </summary>
+    private bool RequestCancel(ulong target)
     {
         lock (_submissions.Gate)
         {
             SubmissionEntry* entry = _submissions.NextEntry();
             if (entry is null)
             {
-                return; // Cancellation is a request; the operation still completes on its own.
+                return false;
             }
 
             Prep.Cancel(entry, target, CancelData);
             _submissions.Publish(null);
+            return true;
         }
     }
 
@@ -493,8 +506,13 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
                 else
                 {
                     _bufferRing.Add(selected); // End of stream or an error: nothing to lend.
-                    Port.Operations.Parked.OnBufferReturned();
                 }
+            }
+
+            if (operation.Kind == OperationKind.ReceivePooled && operation.PooledBuffer is null)
+            {
+                // Ended without keeping a buffer: if a returned buffer resumed it, that buffer must go to the next one.
+                Port.Operations.Parked.OnBufferReturned();
             }
 
             if (result < 0)

@@ -29,8 +29,8 @@ internal sealed unsafe class Ring : IDisposable
         Completions = new CompletionQueue(parameters, rings);
     }
 
-    /// <summary>The ring's descriptor; valid until <see cref="Dispose"/>.</summary>
-    private int Fd { get; }
+    /// <summary>The ring's descriptor; valid until <see cref="Dispose"/> (tests aim faults at it).</summary>
+    internal int Fd { get; }
 
     public SubmissionQueue Submissions { get; }
 

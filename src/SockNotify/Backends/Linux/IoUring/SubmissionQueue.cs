@@ -30,7 +30,10 @@ internal sealed unsafe class SubmissionQueue
     private readonly uint _entries;
     private readonly SubmissionEntry* _sqes;
 
-    /// <summary>The socket each published entry names (null for entries that name none); written under the gate.</summary>
+    /// <summary>
+    /// The socket each published entry names (null for entries that name none); written under the gate. An entry the
+    /// kernel took keeps its handle here until its slot is written again, which only keeps a closed handle object alive.
+    /// </summary>
     private readonly SafeSocketHandle?[] _sockets;
 
     /// <summary>The sockets the enter in progress holds (scratch, under the enter lock).</summary>
@@ -156,30 +159,30 @@ internal sealed unsafe class SubmissionQueue
             // Acquire load: the sockets of the entries before the tail were written before it was published.
             uint count = toSubmit == 0 ? 0 : Volatile.Read(ref *_tail) - head;
             int held = 0;
-            for (uint i = 0; i < count; i++)
-            {
-                uint index = (head + i) & _mask;
-                if (_sockets[index] is not { } socket)
-                {
-                    continue;
-                }
-
-                bool added = false;
-                try
-                {
-                    socket.DangerousAddRef(ref added);
-                    _held[held++] = socket;
-                }
-                catch (ObjectDisposedException)
-                {
-                    // SAFETY: the entry is published and not taken (it is at or after the head), and the kernel takes
-                    // entries only during an enter, which this thread alone is making.
-                    _sqes[index].Fd = -1; // Closed: its number may belong to another socket already.
-                }
-            }
-
             try
             {
+                for (uint i = 0; i < count; i++)
+                {
+                    uint index = (head + i) & _mask;
+                    if (_sockets[index] is not { } socket)
+                    {
+                        continue;
+                    }
+
+                    bool added = false;
+                    try
+                    {
+                        socket.DangerousAddRef(ref added);
+                        _held[held++] = socket;
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // SAFETY: the entry is published and not taken (it is at or after the head), and the kernel takes
+                        // entries only during an enter, which this thread alone is making.
+                        _sqes[index].Fd = -1; // Closed: its number may belong to another socket already.
+                    }
+                }
+
                 _ring.Enter(count, minComplete, flags, argument);
             }
             finally

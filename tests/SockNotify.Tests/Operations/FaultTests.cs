@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using SockNotify.Backends.Linux.IoUring;
+using SockNotify.Tests.Support;
+
+namespace SockNotify.Tests.Operations;
+
+/// <summary>io_uring under injected faults (Interop.Faults): the kernel refusing to take submissions for a while.</summary>
+public class FaultTests
+{
+    [Fact]
+    public void An_entry_left_unsubmitted_never_reaches_a_socket_that_reuses_its_descriptor()
+    {
+        using CompletionPort port = Ports.Create(CompletionPortBackend.IoUring);
+        using TcpPair first = Ports.AssociatedPair(port, "first");
+        using TcpPair second = TcpPair.Create();
+        second.Client.Send([(byte)'B']);
+        byte[] buffer = new byte[16];
+        int reused;
+        using (Interop.Faults.Install(RingOf(port), _ => Interop.Errno.EBUSY)) // The kernel takes no entry for now.
+        {
+            Expect.Started(port.Receive(first.Server, buffer, SocketFlags.None, "first"));
+            int number = (int)first.Server.Handle;
+            first.Server.Dispose();
+            // The number now names the second connection (unless a test running meanwhile took it first; the checks
+            // below hold either way, and this makes them sharp).
+            reused = Libc.DupAtOrAbove(second.Server.Handle, number);
+        }
+
+        try
+        {
+            CompletionEntry entry = Expect.Completion(port);
+
+            Assert.Equal(("first", SocketError.OperationAborted), (entry.Context, entry.SocketError));
+            Assert.All(buffer, b => Assert.Equal(0, b));
+            Assert.Equal(1, second.Server.Available); // Its byte is still its own.
+        }
+        finally
+        {
+            Libc.Close(reused);
+        }
+    }
+
+    [Fact]
+    public void CloseSocket_retries_a_refused_submission_and_still_closes_in_order()
+    {
+        using CompletionPort port = Ports.Create(CompletionPortBackend.IoUring);
+        using TcpPair pair = Ports.AssociatedPair(port, "key");
+        Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
+        Expect.Nothing(port, 20); // Submitted by that wait.
+        int refused = 0;
+        using (Interop.Faults.Install(RingOf(port), _ => Interlocked.Increment(ref refused) <= 5 ? Interop.Errno.EBUSY : 0))
+        {
+            port.CloseSocket(pair.Server);
+        }
+
+        Assert.True(refused > 5, $"Only {refused} enters were made: the refused submission was not retried.");
+        Assert.Equal(SocketError.OperationAborted, Expect.Completion(port).SocketError);
+        pair.Client.ReceiveTimeout = 1000;
+        Assert.Equal(0, pair.Client.Receive(new byte[1]));
+    }
+
+    [Fact]
+    public void Dispose_with_a_full_submission_queue_still_cancels_and_returns_promptly()
+    {
+        CompletionPort port = new(new CompletionPortOptions
+        {
+            Backend = CompletionPortBackend.IoUring,
+            RingSubmissionEntries = 2,
+            RingCompletionEntries = 4,
+        });
+        TcpPair[] pairs = [.. Enumerable.Range(0, 3).Select(i => Ports.AssociatedPair(port, i))];
+        try
+        {
+            Expect.Started(port.Receive(pairs[0].Server, new byte[8], SocketFlags.None, null));
+            Expect.Nothing(port, 20); // In the kernel.
+            int refused = 0;
+            using (Interop.Faults.Install(RingOf(port), _ => Interlocked.Increment(ref refused) <= 20 ? Interop.Errno.EBUSY : 0))
+            {
+                Expect.Started(port.Receive(pairs[1].Server, new byte[8], SocketFlags.None, null));
+                Expect.Started(port.Receive(pairs[2].Server, new byte[8], SocketFlags.None, null)); // The queue is full.
+                Stopwatch disposal = Stopwatch.StartNew();
+                port.Dispose();
+                disposal.Stop();
+
+                Assert.True(disposal.Elapsed < TimeSpan.FromSeconds(2), $"Dispose took {disposal.Elapsed}: no cancel was queued.");
+            }
+
+            Assert.True(port.Core.Engine.ReleasedEverything);
+        }
+        finally
+        {
+            Array.ForEach(pairs, pair => pair.Dispose());
+        }
+    }
+
+    private static int RingOf(CompletionPort port) => ((IoUringEngine)port.Core.Engine).RingDescriptor;
+}
