@@ -25,8 +25,8 @@ namespace SockNotify;
 /// the registration's key, and it is the last: no dequeue call that starts after a thread received it returns another
 /// notification of that registration, so the key's state may be freed then. A notification dequeued by another thread
 /// before the Remove was applied may still be in that thread's hands; with OneShot registrations, re-armed or removed
-/// only by the thread that handled the notification, that cannot happen. Disposing the socket instead deregisters it
-/// silently, with no Remove notification.</para>
+/// only by the thread that handled the notification, that cannot happen. Closing the socket instead
+/// (<see cref="CloseSocket"/>, or disposing it) deregisters it silently, with no Remove notification.</para>
 /// <para><b>Disable.</b> No notification is produced for a disabled registration; one already dequeued by another
 /// thread before Disable returned may still reach that thread.</para>
 /// <para><b>Threads and cost.</b> Every member is thread-safe. A dequeue makes one <c>epoll_wait</c> (more only after a
@@ -37,10 +37,14 @@ namespace SockNotify;
 /// its bookkeeping (about a hundred bytes).</para>
 /// <para><b>Operations.</b> A socket associated with <see cref="Associate"/> takes overlapped operations (Accept,
 /// Connect, Receive, ReceivePooled, ReceiveFrom, Send, SendTo), each completing exactly once on this port with its
-/// context; see <see cref="Associate"/> and <see cref="Receive(Socket, Memory{byte}, SocketFlags, object?)"/>.</para>
+/// context; see <see cref="Associate"/> and <see cref="Receive(Socket, Memory{byte}, SocketFlags, object?)"/>.
+/// <see cref="CloseSocket"/> ends a socket in order, as <c>closesocket</c> does.</para>
+/// <para><b>Order and fairness.</b> Queued entries and the kernel's readiness take turns at the front of the caller's
+/// array, so neither starves the other, and one thread dequeues completions in the order they happened.</para>
 /// <para><b>Disposal.</b> <see cref="Dispose"/> wakes every waiting thread with <see cref="CompletionWaitResult.PortClosed"/>,
 /// drops queued packets and registrations (no Remove notifications), and makes later calls throw
-/// <see cref="ObjectDisposedException"/>. Registered sockets stay open and may be registered with another port.</para>
+/// <see cref="ObjectDisposedException"/>. Operations in flight are cancelled, and the kernel has let go of their
+/// buffers when it returns. Registered sockets stay open and may be registered with another port.</para>
 /// </remarks>
 public sealed partial class CompletionPort : IDisposable
 {

@@ -28,8 +28,14 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
             SocketNotifyTrigger.Edge | SocketNotifyTrigger.Persistent);
 
     // A socket that lives on must leave the epoll set (it may be associated again); for a closed one the kernel already
-    // dropped the registration, and the call finds no socket.
-    public override void Dissociate(Association association) => Epoll.Delete(association.Handle);
+    // dropped the registration (and asking would only make the marshaller throw).
+    public override void Dissociate(Association association)
+    {
+        if (!association.Handle.IsClosed)
+        {
+            Epoll.Delete(association.Handle);
+        }
+    }
 
     public override SocketError Start(Operation operation, ref CompletionSink sink)
     {
