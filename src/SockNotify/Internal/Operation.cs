@@ -112,8 +112,8 @@ internal sealed unsafe class Operation
 
     public SocketError Error { get; set; }
 
-    /// <summary>Connect on epoll: connect(2) was called once already, so a later EISCONN means the connection was made.</summary>
-    public bool ConnectCalled { get; set; }
+    /// <summary>Bits the engine keeps about this use of the operation (its own meaning per engine); cleared at every rent.</summary>
+    public byte EngineFlags { get; set; }
 
     public Operation? Previous { get; set; }
 
@@ -242,7 +242,7 @@ internal sealed unsafe class Operation
         PooledBuffer = null;
         AcceptedSocket = null;
         Error = SocketError.Success;
-        ConnectCalled = false;
+        EngineFlags = 0;
         State = OperationState.Free;
         MessageFlags = 0;
         if (_native is not null)

@@ -6,6 +6,33 @@ namespace SockNotify.Tests.Operations;
 public class MixedPortTests
 {
     [Theory, BothBackends]
+    public void A_socket_taking_the_number_of_a_closed_socket_of_a_port_being_disposed_leaves_that_port_alone(CompletionPortBackend backend)
+    {
+        using Socket listener = Loopback.Listener();
+        for (int round = 0; round < 100; round++)
+        {
+            CompletionPort first = Ports.Create(backend);
+            using CompletionPort second = Ports.Create(backend);
+            Socket old = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            first.Associate(old, "old");
+            Expect.Started(first.Connect(old, listener.LocalEndPoint!, null)); // Something for first's teardown to do.
+            old.Dispose(); // Its association waits for first's sweep, holding the number in the owner table.
+            Thread disposer = new(first.Dispose);
+            disposer.Start();
+
+            // Likely the same number: the claim finds first's stale association and ends it, racing first's disposal,
+            // which must then neither be written to by second nor fail it.
+            using Socket reuser = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            second.Associate(reuser, "new");
+            Assert.True(disposer.Join(Expect.DeadlineMilliseconds));
+
+            Expect.Started(second.Connect(reuser, listener.LocalEndPoint!, "connect"));
+            CompletionEntry connected = Expect.Completion(second);
+            Assert.Equal(("new", "connect", SocketError.Success), (connected.CompletionKey, connected.Context, connected.SocketError));
+        }
+    }
+
+    [Theory, BothBackends]
     public void One_port_delivers_notifications_completions_and_posts_together(CompletionPortBackend backend)
     {
         using CompletionPort port = Ports.Create(backend);

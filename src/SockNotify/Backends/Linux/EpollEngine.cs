@@ -17,6 +17,9 @@ namespace SockNotify.Backends.Linux;
 internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions options, EpollSelector epoll)
     : LinuxEngine(port, options, epoll)
 {
+    /// <summary><see cref="Operation.EngineFlags"/>: a Connect made its first connect(2) call.</summary>
+    private const byte ConnectCalled = 1;
+
     public override CompletionPortBackend Backend => CompletionPortBackend.Epoll;
 
     public override bool HasFreeBuffer => Buffers.HasFree;
@@ -172,8 +175,8 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
     // io_uring and Winsock report it.
     private static bool TryConnect(Operation operation, SafeSocketHandle socket)
     {
-        bool firstCall = !operation.ConnectCalled;
-        operation.ConnectCalled = true;
+        bool firstCall = (operation.EngineFlags & ConnectCalled) == 0;
+        operation.EngineFlags |= ConnectCalled;
         if (Interop.Socket.Connect(socket, operation.AddressBuffer, (uint)operation.AddressLength) == 0)
         {
             return true;

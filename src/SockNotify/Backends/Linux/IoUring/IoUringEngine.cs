@@ -33,7 +33,8 @@ namespace SockNotify.Backends.Linux.IoUring;
 /// completes, so the kernel cannot interleave two sends that go in parts.</item>
 /// <item><b>Completion</b>: any thread reaps, in the kernel's order, under the completion gate. The ring never drops
 /// completions (IORING_FEAT_NODROP); when the kernel had to hold some back, the next wait asks for them.</item>
-/// <item><b>Pooled receives</b> select a buffer from the provided buffer ring when data arrives.</item>
+/// <item><b>Pooled receives</b> select a buffer from the provided buffer ring. One that finds it empty is submitted again
+/// to wait for data first, and only then, data waiting and no buffer, waits for a returned buffer.</item>
 /// <item><b>User data</b>: an operation's token; with the top bit set, a listener's multishot accept (the rest is the
 /// association's token); all ones, a cancel request, whose own completion is ignored.</item>
 /// </list>
@@ -41,6 +42,9 @@ namespace SockNotify.Backends.Linux.IoUring;
 internal sealed unsafe partial class IoUringEngine : LinuxEngine
 {
     private const ulong CancelData = ulong.MaxValue;
+
+    /// <summary><see cref="Operation.EngineFlags"/>: a pooled receive goes in polled first (see <see cref="Prep.ReceiveSelectBuffer"/>).</summary>
+    private const byte PollFirst = 1;
 
     /// <summary>How long disposal waits for the kernel to let go of cancelled operations.</summary>
     private static readonly TimeSpan QuiesceTimeout = TimeSpan.FromSeconds(5);
@@ -399,7 +403,8 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
                 Prep.Receive(entry, file, operation.Buffer, operation.Length, operation.MessageFlags, data);
                 break;
             case OperationKind.ReceivePooled:
-                Prep.ReceiveSelectBuffer(entry, file, ProvidedBufferRing.Group, _bufferSize, operation.MessageFlags, data);
+                Prep.ReceiveSelectBuffer(entry, file, ProvidedBufferRing.Group, _bufferSize, operation.MessageFlags,
+                    (operation.EngineFlags & PollFirst) != 0, data);
                 break;
             case OperationKind.ReceiveMessage:
                 Prep.ReceiveMessage(entry, file, operation.Message, operation.MessageFlags, data);
@@ -490,11 +495,27 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             {
                 if (!cancelling && !owner.IsRemoved && !_disposing)
                 {
-                    Port.Operations.Parked.Park(operation);
-                    return;
-                }
+                    if ((operation.EngineFlags & PollFirst) != 0)
+                    {
+                        Port.Operations.Parked.Park(operation); // Data is waiting: it waits for a buffer.
+                        return;
+                    }
 
-                result = -(int)Errno.ECANCELED; // Cancelled while the kernel found no buffer: it must not wait for one.
+                    // Tried at once and found no buffer, perhaps with no data either: wait for data in the kernel first,
+                    // so that only receives with data wait for a buffer (a returned buffer goes to one that takes it).
+                    operation.EngineFlags |= PollFirst;
+                    SocketError resubmitted = Submit(operation);
+                    if (resubmitted == SocketError.IOPending)
+                    {
+                        return;
+                    }
+
+                    result = resubmitted == SocketError.OperationAborted ? -(int)Errno.ECANCELED : -(int)Errno.ENOBUFS;
+                }
+                else
+                {
+                    result = -(int)Errno.ECANCELED; // Cancelled while the kernel found no buffer: it must not wait for one.
+                }
             }
 
             if (selected is not null)

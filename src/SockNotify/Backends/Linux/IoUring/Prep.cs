@@ -33,14 +33,15 @@ internal static unsafe class Prep
     }
 
     /// <summary>
-    /// A receive into a buffer the kernel picks from <paramref name="bufferGroup"/> when data arrives. Polled first
-    /// (IORING_RECVSEND_POLL_FIRST): the kernel waits for data before it picks, so a receive that finds the group empty
-    /// (ENOBUFS) always has data waiting, and one with no data never fails for want of a buffer.
+    /// A receive into a buffer the kernel picks from <paramref name="bufferGroup"/>. The kernel tries at once, and
+    /// fails with ENOBUFS if the group is empty then, data or not; <paramref name="pollFirst"/>
+    /// (IORING_RECVSEND_POLL_FIRST) makes it wait for data before it picks, so that ENOBUFS means data is waiting.
     /// </summary>
-    public static void ReceiveSelectBuffer(SubmissionEntry* entry, int fd, ushort bufferGroup, int length, int flags, ulong userData)
+    public static void ReceiveSelectBuffer(
+        SubmissionEntry* entry, int fd, ushort bufferGroup, int length, int flags, bool pollFirst, ulong userData)
     {
         Socket(entry, IORING_OP_RECV, fd, userData);
-        entry->IoPriority = IORING_RECVSEND_POLL_FIRST;
+        entry->IoPriority = pollFirst ? IORING_RECVSEND_POLL_FIRST : (ushort)0;
         entry->Flags |= IOSQE_BUFFER_SELECT;
         entry->BufferGroup = bufferGroup;
         entry->Length = (uint)length;
