@@ -58,23 +58,31 @@ internal static class PortSweeper
         while (true)
         {
             Thread.Sleep(Period);
-            foreach (WeakReference<OperationManager> entry in Volatile.Read(ref s_snapshot))
-            {
-                if (!entry.TryGetTarget(out OperationManager? port))
-                {
-                    Prune();
-                    continue;
-                }
+            SweepAll();
+        }
+    }
 
-                try
-                {
-                    port.Sweep();
-                }
-                catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
-                {
-                    // The port's ring failed: its own callers meet the error at their next call. This thread serves
-                    // every port of the process and must not die with one.
-                }
+    // A method of its own, not inlined: a local of Run's loop could keep the last port it swept reachable while the
+    // thread sleeps (unoptimized code reports every local live), and a port nobody holds must stay collectable.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void SweepAll()
+    {
+        foreach (WeakReference<OperationManager> entry in Volatile.Read(ref s_snapshot))
+        {
+            if (!entry.TryGetTarget(out OperationManager? port))
+            {
+                Prune();
+                continue;
+            }
+
+            try
+            {
+                port.Sweep();
+            }
+            catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
+            {
+                // The port's ring failed: its own callers meet the error at their next call. This thread serves
+                // every port of the process and must not die with one.
             }
         }
     }

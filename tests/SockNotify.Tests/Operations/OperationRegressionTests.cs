@@ -169,7 +169,7 @@ public class OperationRegressionTests
     public void A_port_dropped_without_Dispose_can_be_collected()
     {
         WeakReference dropped = AssociateAndDrop();
-        for (int i = 0; i < 3 && dropped.IsAlive; i++)
+        for (int i = 0; i < 10 && dropped.IsAlive; i++)
         {
             GC.Collect();
             GC.WaitForPendingFinalizers();
