@@ -18,7 +18,9 @@ namespace SockNotify.Backends;
 /// <item><b>Waiting</b>: <see cref="Wait"/> writes notifications, operation completions and posted packets, in any mix.
 /// It may return 0 (woken, interrupted, or nothing deliverable): the loop waits again until its deadline. Once the
 /// port is disposed it returns <see cref="PortClosed"/> and makes one more waiter return (waiters pass the wake on).
-/// Notifications go through <see cref="Registration.Filter"/>: the kernel may report more than asked, or spuriously.</item>
+/// Notifications go through <see cref="Registration.Filter"/>: the kernel may report more than asked, or spuriously.
+/// No source starves another however small the caller's array, and one thread receives completions in the order they
+/// happened (those queued earlier before those the kernel reports now).</item>
 /// <item><b>Posting and waking</b>: <see cref="Post"/> queues an entry that exactly one dequeuer receives, in post
 /// order, waking a waiter if one sleeps; <see cref="Wake"/> makes one current or future wait return.</item>
 /// <item><b>Notifications</b>: <see cref="Add"/>, <see cref="Modify"/>, <see cref="Disable"/> and <see cref="Delete"/>
@@ -26,7 +28,8 @@ namespace SockNotify.Backends;
 /// kernel so that a one-shot registration fires for one waiter only. After a successful Delete no wait that starts
 /// later reports the token. The registrar serializes the calls about one registration (under its lock).</item>
 /// <item><b>Operations</b>: <see cref="Associate"/> prepares a socket, <see cref="Dissociate"/> forgets it after its
-/// operations were cancelled. <see cref="Start"/> (under the association's lock) returns IOPending, after which the
+/// operations were cancelled: when it returns, the cancellations are in the kernel and nothing of the engine's holds the
+/// socket, so its owner may close it (<see cref="CompletionPort.CloseSocket"/>) or use it elsewhere. <see cref="Start"/> (under the association's lock) returns IOPending, after which the
 /// operation ends exactly once, through <see cref="OperationManager.Finish"/> with the association's lock held, whatever
 /// its outcome; any other result means it did not start. An engine keeps each side's operations in start order, one in
 /// the kernel at a time. It moves an operation to <see cref="OperationState.InKernel"/> when the kernel takes it and back
