@@ -36,6 +36,33 @@ public class OrderAndFairnessTests
     }
 
     [Theory, BothBackends]
+    public void A_completion_reaches_a_one_entry_dequeuer_while_posts_never_stop(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(port, "operated");
+        for (int i = 0; i < 1000; i++)
+        {
+            port.PostQueuedCompletionStatus("post", 0, null);
+        }
+
+        Expect.Started(port.Receive(pair.Server, new byte[4], SocketFlags.None, "receive"));
+        pair.Client.Send([1]);
+        CompletionEntry[] one = new CompletionEntry[1];
+        bool received = false;
+        for (int call = 0; call < 10_000 && !received; call++)
+        {
+            Assert.Equal(CompletionWaitResult.Success, port.GetQueuedCompletionStatus(one, out _, Expect.DeadlineMilliseconds));
+            received = (string?)one[0].Context == "receive";
+            if (!received)
+            {
+                port.PostQueuedCompletionStatus("post", 0, null); // Another post for each one taken: the queue never empties.
+            }
+        }
+
+        Assert.True(received, "Posts kept the completion from ever being dequeued.");
+    }
+
+    [Theory, BothBackends]
     public void A_receive_that_completed_first_is_dequeued_first(CompletionPortBackend backend)
     {
         using CompletionPort port = Ports.Create(backend);

@@ -85,7 +85,7 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
 
     protected override int WaitForEvents(Span<ReadyEvent> ready, int timeoutMilliseconds) => Epoll.Wait(ready, timeoutMilliseconds);
 
-    protected override void Reap(ref CompletionSink sink)
+    protected override void Reap(ref CompletionSink sink, int max)
     {
     }
 

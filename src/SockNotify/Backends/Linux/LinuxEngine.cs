@@ -13,7 +13,8 @@ namespace SockNotify.Backends.Linux;
 /// One wait (<see cref="Wait"/>): the thread counts itself a sleeper, waits in the kernel (not blocking if the queue
 /// already holds entries), then fills the caller's array with queued entries and notifications (taking turns at the
 /// front when both have more than fits, so neither starves), then completions: those performed on readiness and those
-/// reaped from the kernel, after the queue's older ones. If entries or completions remain, it wakes another waiter.
+/// reaped from the kernel, after the queue's older ones (when the queue alone filled the array, what the kernel finished
+/// goes in behind it). If entries or completions remain, it wakes another waiter.
 /// </para>
 /// </summary>
 internal abstract class LinuxEngine : PortEngine
@@ -98,17 +99,26 @@ internal abstract class LinuxEngine : PortEngine
 
         // Whose turn it is when the queue and the kernel's readiness both have entries: they take turns at the front,
         // so that neither starves the other however small the caller's array (one entry, in the seed's pattern).
-        bool queueFirst = !Queue.IsEmpty && !_readinessTurn;
+        bool queueHasEntries = !Queue.IsEmpty;
+        bool queueFirst = queueHasEntries && !_readinessTurn;
+        if (queueHasEntries)
+        {
+            _readinessTurn = queueFirst; // Strictly alternating while the queue holds entries.
+        }
+
         int count = 0;
         if (queueFirst)
         {
-            _readinessTurn = true;
             Queue.TakeWake();
             count = Queue.Drain(entries);
             if (count == entries.Length)
             {
+                // No room left: ask the kernel for no readiness it could not deliver now. Finished operations go in
+                // behind the queue, in order, so that a steady stream of posts cannot keep them waiting for a turn.
+                CompletionSink behind = new([], this);
+                Reap(ref behind, entries.Length);
                 SignalIfLeftOver();
-                return count; // No room left: ask the kernel for nothing it could not deliver now.
+                return count;
             }
         }
 
@@ -142,11 +152,6 @@ internal abstract class LinuxEngine : PortEngine
         if (!queueFirst)
         {
             Queue.TakeWake();
-            if (!Queue.IsEmpty && readyCount > 0)
-            {
-                _readinessTurn = false; // The queue waits behind this wait's notifications: it goes first next time.
-            }
-
             count += DeliverNotifications(ready, entries[count..], out readyCount);
             count += Queue.Drain(entries[count..]);
         }
@@ -159,7 +164,7 @@ internal abstract class LinuxEngine : PortEngine
         // did not fit an earlier dequeue), so one thread dequeues completions in the order they happened.
         CompletionSink sink = new(entries[count..], this);
         DeliverToAssociations(ready[..readyCount], ref sink);
-        Reap(ref sink);
+        Reap(ref sink, sink.Room);
         count += sink.Count;
         SignalIfLeftOver();
         return count;
@@ -184,8 +189,8 @@ internal abstract class LinuxEngine : PortEngine
     /// <summary>Readiness reported for an associated socket (an engine that performs operations on readiness).</summary>
     protected abstract void OnAssociationReady(Association association, SocketNotifyEvents events, ref CompletionSink sink);
 
-    /// <summary>Collects finished operations into the sink, at most as many as it has room for.</summary>
-    protected abstract void Reap(ref CompletionSink sink);
+    /// <summary>Collects at most <paramref name="max"/> finished operations into the sink (which queues what it has no room for).</summary>
+    protected abstract void Reap(ref CompletionSink sink, int max);
 
     /// <summary>Whether finished operations wait to be reaped (a waiter that left some wakes another).</summary>
     protected abstract bool CompletionsWaiting { get; }

@@ -244,7 +244,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             _submissions.Submit();
             _submissions.Enter(0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &argument);
             CompletionSink sink = new(discarded, this);
-            Reap(ref sink);
+            Reap(ref sink, sink.Room);
             foreach (CompletionEntry entry in discarded.AsSpan(0, sink.Count))
             {
                 entry.DropUndelivered();
@@ -312,10 +312,9 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
     {
     }
 
-    protected override void Reap(ref CompletionSink sink)
+    protected override void Reap(ref CompletionSink sink, int max)
     {
-        int room = sink.Room;
-        if (room == 0)
+        if (max == 0)
         {
             return;
         }
@@ -324,7 +323,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         // overtake its earlier ones.
         lock (_completions.Gate)
         {
-            uint count = _completions.Peek(room, out uint head);
+            uint count = _completions.Peek(max, out uint head);
             uint consumed = 0;
             try
             {
