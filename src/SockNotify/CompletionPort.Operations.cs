@@ -13,7 +13,8 @@ public sealed partial class CompletionPort
     /// <summary>
     /// Associates a socket with this port under <paramref name="completionKey"/> (Win32's <c>CreateIoCompletionPort</c>
     /// on a socket): the operations started on it afterwards complete on this port, each completion carrying this key.
-    /// The socket is made non-blocking. The association lasts until the socket is closed or the port is disposed; a
+    /// The socket is made non-blocking. The association lasts until <see cref="CloseSocket"/>, <see cref="Dissociate"/>,
+    /// the socket's disposal or the port's; a
     /// socket is associated with at most one port and is then not available for notifications.
     /// </summary>
     /// <param name="socket">An open socket.</param>
@@ -211,7 +212,8 @@ public sealed partial class CompletionPort
     /// Cancels the socket's started operations (Win32's <c>CancelIoEx</c>): those whose context is
     /// <paramref name="context"/>, or all of them when it is null. Each still completes exactly once, with
     /// <see cref="SocketError.OperationAborted"/>, or with its own result if it finished first. <see cref="CloseSocket"/>
-    /// has the same effect on all its operations at once, and disposing the socket within the port's sweep period (50 ms).
+    /// has the same effect on all its operations at once, and disposing the socket at the port's next sweep that reaches
+    /// it (every 50 ms, 16,384 associations at a time).
     /// </summary>
     /// <param name="socket">A socket associated with this port.</param>
     /// <param name="context">The context of the operations to cancel, or null for all.</param>
@@ -239,7 +241,7 @@ public sealed partial class CompletionPort
     /// <param name="entry">The completion that carried the buffer.</param>
     /// <remarks>
     /// Buffers lent when the port is disposed stay readable; giving them back then releases the pool's memory once
-    /// the last one is back.
+    /// the last one is back (unless the kernel held on to a buffer past disposal's bound: then it is kept, not reused).
     /// </remarks>
     /// <exception cref="ArgumentException">The entry holds no pooled buffer of this port.</exception>
     /// <exception cref="InvalidOperationException">

@@ -44,7 +44,7 @@ namespace SockNotify;
 /// <para><b>Disposal.</b> <see cref="Dispose"/> wakes every waiting thread with <see cref="CompletionWaitResult.PortClosed"/>,
 /// drops queued packets and registrations (no Remove notifications), and makes later calls throw
 /// <see cref="ObjectDisposedException"/>. Operations in flight are cancelled, and the kernel has let go of their
-/// buffers when it returns. Registered sockets stay open and may be registered with another port.</para>
+/// buffers when it returns (it waits up to 5 s for that; memory the kernel still holds then is leaked, never reused). Registered sockets stay open and may be registered with another port.</para>
 /// </remarks>
 public sealed partial class CompletionPort : IDisposable
 {

@@ -28,8 +28,9 @@ namespace SockNotify.Backends;
 /// kernel so that a one-shot registration fires for one waiter only. After a successful Delete no wait that starts
 /// later reports the token. The registrar serializes the calls about one registration (under its lock).</item>
 /// <item><b>Operations</b>: <see cref="Associate"/> prepares a socket, <see cref="Dissociate"/> forgets it after its
-/// operations were cancelled: when it returns, the cancellations are in the kernel and nothing of the engine's holds the
-/// socket, so its owner may close it (<see cref="CompletionPort.CloseSocket"/>) or use it elsewhere. <see cref="Start"/> (under the association's lock) returns IOPending, after which the
+/// operations were cancelled: when it returns, the cancellations it could ask for (a ring that stays full may refuse
+/// one; that operation then ends on its own) are in the kernel and nothing of the engine's holds the socket, so its
+/// owner may close it (<see cref="CompletionPort.CloseSocket"/>) or use it elsewhere. <see cref="Start"/> (under the association's lock) returns IOPending, after which the
 /// operation ends exactly once, through <see cref="OperationManager.Finish"/> with the association's lock held, whatever
 /// its outcome; any other result means it did not start. An engine keeps each side's operations in start order, one in
 /// the kernel at a time. It moves an operation to <see cref="OperationState.InKernel"/> when the kernel takes it and back
@@ -175,8 +176,11 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
     /// </summary>
     public abstract SocketError Start(Operation operation, ref CompletionSink sink);
 
-    /// <summary>Asks the kernel to end an <see cref="OperationState.InKernelCancelling"/> operation. Under the association's lock.</summary>
-    public abstract void Cancel(Operation operation);
+    /// <summary>
+    /// Asks the kernel to end an operation it holds, under the association's lock; false when the request could not be
+    /// made (a full ring), so that a later cancellation asks again.
+    /// </summary>
+    public abstract bool Cancel(Operation operation);
 
     /// <summary>Lets the side's new first operation proceed after the one before it ended outside the engine. Under the lock.</summary>
     public abstract void Advance(ref OperationList side, ref CompletionSink sink);

@@ -29,7 +29,6 @@ internal struct OperationList
     public Operation? Head;
     private Operation? _tail;
 
-    public readonly bool IsEmpty => Head is null;
 
     public void Add(Operation operation)
     {

@@ -255,8 +255,10 @@ internal sealed class OperationManager
                 cancelled = true;
                 if (operation.State == OperationState.InKernel)
                 {
-                    operation.State = OperationState.InKernelCancelling;
-                    _port.Engine.Cancel(operation);
+                    if (_port.Engine.Cancel(operation))
+                    {
+                        operation.State = OperationState.InKernelCancelling;
+                    }
                 }
                 else
                 {

@@ -25,7 +25,7 @@ internal sealed class ParkedReceives(PortCore port)
         if (port.Engine.HasFreeBuffer)
         {
             // A buffer came back between the failed take and the park, and its return found no one to resume.
-            ThreadPool.UnsafeQueueUserWorkItem(static parked => parked.ResumeOne(), this, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static parked => parked.ResumeFirstFromPool(), this, preferLocal: false);
         }
     }
 
@@ -50,7 +50,7 @@ internal sealed class ParkedReceives(PortCore port)
             }
 
             port.Engine.ReturnBuffer(buffer);
-            Resume(1);
+            ResumeFirst();
         }
         finally
         {
@@ -66,20 +66,20 @@ internal sealed class ParkedReceives(PortCore port)
     {
         if (!_parked.IsEmpty)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static parked => parked.ResumeOne(), this, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static parked => parked.ResumeFirstFromPool(), this, preferLocal: false);
         }
     }
 
     private static InvalidOperationException AlreadyReturned() =>
         new("The pooled buffer was already given back (with this completion, or with an earlier one for the same buffer).");
 
-    private void ResumeOne()
+    private void ResumeFirstFromPool()
     {
         if (port.Lifetime.TryEnter())
         {
             try
             {
-                Resume(1);
+                ResumeFirst();
             }
             finally
             {
@@ -89,14 +89,14 @@ internal sealed class ParkedReceives(PortCore port)
     }
 
     /// <summary>
-    /// Starts again up to <paramref name="count"/> parked pooled receives, while buffers are free: one per buffer that
-    /// came back, as every parked receive has data waiting (the engines park only those).
+    /// Starts again the first parked pooled receive still waiting, if a buffer is free: one per buffer that came back,
+    /// as every parked receive has data waiting (the engines park only those).
     /// </summary>
-    private void Resume(int count)
+    private void ResumeFirst()
     {
         PortEngine engine = port.Engine;
-        int resumed = 0;
-        while (resumed < count && engine.HasFreeBuffer && _parked.TryDequeue(out (Operation Operation, SlotToken Token) parked))
+        bool resumed = false;
+        while (!resumed && engine.HasFreeBuffer && _parked.TryDequeue(out (Operation Operation, SlotToken Token) parked))
         {
             Operation operation = parked.Operation;
             if (operation.Owner is not { } owner)
@@ -122,7 +122,7 @@ internal sealed class ParkedReceives(PortCore port)
                 }
 
                 engine.Resume(operation, ref sink);
-                resumed++;
+                resumed = true;
             }
 
             engine.Flush();

@@ -203,11 +203,7 @@ internal sealed class Registrar(PortCore port)
 
         lock (registration)
         {
-            if (registration.TryMarkRemoved())
-            {
-                port.Engine.Delete(registration);
-                port.Registrations.Free(registration);
-            }
+            Remove(registration, queueNotification: false);
         }
     }
 

@@ -125,8 +125,14 @@ public class PooledReceiveTests
 
         Assert.Throws<InvalidOperationException>(() => port.ReturnBuffer(earlier));
 
-        Assert.Equal(1, later.PooledData.Span[0]); // Still lent to the later completion, and its own return works.
+        // Still lent to the later completion: a receive with data waits for it, and gets it from the later return.
+        Expect.Started(port.ReceivePooled(first.Server, SocketFlags.None, "waiting"));
+        first.Client.Send([9]);
+        Expect.Nothing(port, 100);
         port.ReturnBuffer(later);
+        CompletionEntry waited = Expect.Completion(port);
+        Assert.Equal(("waiting", 9), (waited.Context, (int)waited.PooledData.Span[0]));
+        port.ReturnBuffer(waited);
         CompletionEntry again = Ports.LendABuffer(port, first);
         port.ReturnBuffer(again);
         Assert.Throws<InvalidOperationException>(() => port.ReturnBuffer(again));

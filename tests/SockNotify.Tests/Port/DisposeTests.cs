@@ -88,7 +88,7 @@ public class DisposeTests
         using TcpPair pair = Ports.AssociatedPair(port, "key");
         pair.Client.Send([1]);
         Thread.Sleep(50);
-        Expect.Started(port.ReceivePooled(pair.Server, SocketFlags.None, null)); // Completes at once; never dequeued.
+        Expect.Started(port.ReceivePooled(pair.Server, SocketFlags.None, null)); // Data is there; never dequeued.
         Thread.Sleep(100);
         Internal.BufferPool pool = port.Core.Engine.Buffers;
 

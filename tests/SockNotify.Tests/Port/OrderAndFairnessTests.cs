@@ -70,7 +70,7 @@ public class OrderAndFairnessTests
         using TcpPair second = Ports.AssociatedPair(port, "second");
         first.Client.Send([(byte)'A']);
         Thread.Sleep(50);
-        Expect.Started(port.Receive(first.Server, new byte[4], SocketFlags.None, "A")); // Data is there: it completes at once.
+        Expect.Started(port.Receive(first.Server, new byte[4], SocketFlags.None, "A")); // Data is there: it completes first.
         Thread.Sleep(200);
         Expect.Started(port.Receive(second.Server, new byte[4], SocketFlags.None, "B"));
         second.Client.Send([(byte)'B']);

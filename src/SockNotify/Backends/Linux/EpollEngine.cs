@@ -58,7 +58,7 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
     public override void Advance(ref OperationList side, ref CompletionSink sink) => Process(ref side, ref sink);
 
     // Never called: no operation is ever in the kernel here, so the port finishes cancelled ones itself.
-    public override void Cancel(Operation operation) => throw new InvalidOperationException("No epoll operation is in the kernel.");
+    public override bool Cancel(Operation operation) => throw new InvalidOperationException("No epoll operation is in the kernel.");
 
     public override void ReturnBuffer(PooledBuffer buffer) => buffer.Pool.Return(buffer);
 

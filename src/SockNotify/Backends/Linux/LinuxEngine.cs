@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using SockNotify.Backends.Linux.IoUring;
 using SockNotify.Internal;
 

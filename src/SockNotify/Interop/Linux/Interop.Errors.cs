@@ -12,14 +12,12 @@ internal static partial class Interop
     internal enum Errno
     {
         EPERM = 1,
-        ENOENT = 2,
         EINTR = 4,
         EBADF = 9,
         EAGAIN = 11, // also EWOULDBLOCK
         ENOMEM = 12,
         EACCES = 13,
         EBUSY = 16,
-        EEXIST = 17,
         EINVAL = 22,
         ENFILE = 23,
         EMFILE = 24,

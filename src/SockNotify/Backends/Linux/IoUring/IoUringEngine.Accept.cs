@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.Sockets;
 using SockNotify.Internal;
 using static SockNotify.Interop;
@@ -28,9 +27,6 @@ internal sealed class IoUringSocketState
 // Accepts never go to the kernel themselves.
 internal sealed unsafe partial class IoUringEngine
 {
-    /// <summary>Listeners that armed a multishot accept, whose held connections disposal must close.</summary>
-    private readonly ConcurrentDictionary<Association, byte> _listeners = new();
-
     /// <summary>
     /// Every arm of one listener's multishot accept carries the same user data. A cancel aimed at an earlier arm is
     /// always written, under the listener's lock, before the entry of a later arm, and the kernel takes entries in order,
@@ -76,7 +72,6 @@ internal sealed unsafe partial class IoUringEngine
         }
 
         state.AcceptArmed = true;
-        _listeners.TryAdd(listener, 0);
         return SocketError.IOPending;
     }
 

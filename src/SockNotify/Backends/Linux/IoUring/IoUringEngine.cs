@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -146,7 +145,6 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             CloseBacklog(association);
         }
 
-        _listeners.TryRemove(association, out _);
         uint tail;
         lock (_submissions.Gate)
         {
@@ -183,26 +181,25 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
                 return;
             }
 
-            // Closed meanwhile, or the ring stayed full: fail it rather than stall the side.
-            next.Error = submitted == SocketError.OperationAborted ? submitted : SocketError.NoBufferSpaceAvailable;
+            // The port is being disposed, or the ring stayed full: fail it rather than stall the side.
+            next.Error = submitted;
             sink.Add(Port.Operations.Finish(next));
         }
     }
 
+    // The resumed receive is its side's first in kernel order, so Advance submits it, or fails it and goes on to the
+    // operations behind it.
     public override void Resume(Operation operation, ref CompletionSink sink)
     {
-        SocketError submitted = Submit(operation);
-        if (submitted != SocketError.IOPending)
+        SlotToken use = operation.Token;
+        Advance(ref operation.Owner.SideOf(operation), ref sink);
+        if (operation.Token != use || operation.State != OperationState.InKernel)
         {
-            ref OperationList side = ref operation.Owner.SideOf(operation);
-            operation.Error = submitted == SocketError.OperationAborted ? submitted : SocketError.NoBufferSpaceAvailable;
-            sink.Add(Port.Operations.Finish(operation));
-            Advance(ref side, ref sink); // The operations behind it must not stall.
-            Port.Operations.Parked.OnBufferReturned(); // The buffer that resumed it is still free.
+            Port.Operations.Parked.OnBufferReturned(); // It did not go in: the buffer that resumed it is still free.
         }
     }
 
-    public override void Cancel(Operation operation) => _ = RequestCancel(operation.Token.Value);
+    public override bool Cancel(Operation operation) => RequestCancel(operation.Token.Value);
 
     public override void SubmitStarted()
     {
@@ -251,7 +248,9 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             }
         }
 
-        foreach (Association listener in _listeners.Keys)
+        // Connections held for Accepts no one will start: the listeners disposal ended hold them (those ended before
+        // closed theirs in Dissociate).
+        foreach (Association listener in ended)
         {
             lock (listener)
             {
@@ -390,29 +389,29 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         return SocketError.IOPending;
     }
 
-    private void Prepare(Operation operation, SubmissionEntry* entry, int file)
+    private void Prepare(Operation operation, SubmissionEntry* entry, int fd)
     {
         ulong data = operation.Token.Value;
         switch (operation.Kind)
         {
             case OperationKind.Connect:
-                Prep.Connect(entry, file, operation.AddressBuffer, operation.AddressLength, data);
+                Prep.Connect(entry, fd, operation.AddressBuffer, operation.AddressLength, data);
                 break;
             case OperationKind.Receive:
-                Prep.Receive(entry, file, operation.Buffer, operation.Length, operation.MessageFlags, data);
+                Prep.Receive(entry, fd, operation.Buffer, operation.Length, operation.MessageFlags, data);
                 break;
             case OperationKind.ReceivePooled:
-                Prep.ReceiveSelectBuffer(entry, file, ProvidedBufferRing.Group, _bufferSize, operation.MessageFlags,
+                Prep.ReceiveSelectBuffer(entry, fd, ProvidedBufferRing.Group, _bufferSize, operation.MessageFlags,
                     (operation.EngineFlags & PollFirst) != 0, data);
                 break;
             case OperationKind.ReceiveMessage:
-                Prep.ReceiveMessage(entry, file, operation.Message, operation.MessageFlags, data);
+                Prep.ReceiveMessage(entry, fd, operation.Message, operation.MessageFlags, data);
                 break;
             case OperationKind.Send:
-                Prep.Send(entry, file, operation.Buffer, operation.Length, operation.MessageFlags, data);
+                Prep.Send(entry, fd, operation.Buffer, operation.Length, operation.MessageFlags, data);
                 break;
             case OperationKind.SendMessage:
-                Prep.SendMessage(entry, file, operation.Message, operation.MessageFlags, data);
+                Prep.SendMessage(entry, fd, operation.Message, operation.MessageFlags, data);
                 break;
             default:
                 throw new UnreachableException($"{operation.Kind} is not submitted on its own.");
@@ -509,7 +508,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
                         return;
                     }
 
-                    result = resubmitted == SocketError.OperationAborted ? -(int)Errno.ECANCELED : -(int)Errno.ENOBUFS;
+                    operation.Error = resubmitted;
                 }
                 else
                 {
@@ -535,7 +534,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
                 Port.Operations.Parked.OnBufferReturned();
             }
 
-            if (result < 0)
+            if (result < 0 && operation.Error == SocketError.Success)
             {
                 operation.Error = ToSocketError((Errno)(-result));
             }
