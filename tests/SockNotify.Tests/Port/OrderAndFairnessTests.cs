@@ -89,10 +89,13 @@ public class OrderAndFairnessTests
         Expect.Started(port.Accept(listener, "first"));
         using Socket firstClient = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         firstClient.Connect(listener.LocalEndPoint!);
-        Expect.Completion(port).AcceptSocket?.Dispose();
         using Socket secondClient = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        secondClient.Connect(listener.LocalEndPoint!); // Waits, accepted (io_uring) or in the backlog (epoll), for the next Accept.
-        Thread.Sleep(100);
+        secondClient.Connect(listener.LocalEndPoint!);
+        // "first" takes one connection; the other waits for the next Accept, accepted and held by the port (io_uring's
+        // multishot accept takes both) or in the kernel's listen queue (epoll).
+        List<CompletionEntry> served = Expect.All(port, 200);
+        Assert.Equal("first", Assert.Single(served).Context);
+        served[0].AcceptSocket?.Dispose();
 
         Expect.Started(port.Accept(listener, "accept")); // Served at once from what is waiting.
         Expect.Started(port.Receive(pair.Server, new byte[4], SocketFlags.None, "receive"));
