@@ -95,5 +95,40 @@ public class FaultTests
         }
     }
 
+    [Fact]
+    public void A_multishot_accept_that_cannot_be_armed_again_fails_every_waiting_Accept()
+    {
+        using CompletionPort port = new(new CompletionPortOptions
+        {
+            Backend = CompletionPortBackend.IoUring,
+            RingSubmissionEntries = 2,
+            RingCompletionEntries = 8,
+        });
+        using Socket listener = Loopback.Listener();
+        port.Associate(listener, "listener");
+        using TcpPair x = Ports.AssociatedPair(port, "x");
+        using TcpPair y = Ports.AssociatedPair(port, "y");
+        foreach (string accept in (string[])["a1", "a2", "a3"])
+        {
+            Expect.Started(port.Accept(listener, accept));
+        }
+
+        Expect.Nothing(port, 20); // The multishot accept is in the kernel.
+        List<CompletionEntry> entries;
+        using (Interop.Faults.Install(RingOf(port), _ => Interop.Errno.EBUSY)) // From now on the kernel takes nothing.
+        {
+            Expect.Started(port.Receive(x.Server, new byte[4], SocketFlags.None, "x"));
+            Expect.Started(port.Receive(y.Server, new byte[4], SocketFlags.None, "y")); // The submission queue is full.
+            listener.Shutdown(SocketShutdown.Both); // Ends the multishot accept with an error.
+
+            // Its last completion fails one Accept; arming another would need a free entry, and there is none.
+            entries = Expect.Completions(port, 3);
+        }
+
+        Assert.Equal(["a1", "a2", "a3"], entries.Select(e => (string)e.Context!).Order());
+        Assert.All(entries, e => Assert.NotEqual(SocketError.Success, e.SocketError));
+        Assert.Equal(2, entries.Count(e => e.SocketError == SocketError.NoBufferSpaceAvailable));
+    }
+
     private static int RingOf(CompletionPort port) => ((IoUringEngine)port.Core.Engine).RingDescriptor;
 }
