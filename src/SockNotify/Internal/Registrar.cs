@@ -213,15 +213,13 @@ internal sealed class Registrar(PortCore port)
     /// </summary>
     public Association? FindAssociation(SafeSocketHandle handle)
     {
-        Registration? registration = SocketOwners.Find(handle);
+        Association? association = TryFindAssociation(handle);
         if (handle.IsClosed)
         {
             return null;
         }
 
-        return registration is Association association && association.Port == port
-            ? association
-            : throw new InvalidOperationException("The socket is not associated with this port; call Associate first.");
+        return association ?? throw new InvalidOperationException("The socket is not associated with this port; call Associate first.");
     }
 
     /// <summary>The socket's association with this port, or null; never throws.</summary>

@@ -235,7 +235,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         while (Volatile.Read(ref _inKernel) > 0 && Stopwatch.GetTimestamp() < deadline)
         {
             // Retried until it fits: a full submission queue frees up as the kernel consumes it.
-            cancelQueued = cancelQueued || TryQueueCancelAll();
+            cancelQueued = cancelQueued || RequestCancel(null);
             // Submitted first, then waited for with nothing to submit: an enter holds the sockets of what it submits (see
             // SubmissionQueue), and a socket's owner closing it meanwhile should not have to wait out the pause.
             _submissions.Submit();
@@ -418,27 +418,11 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         }
     }
 
-    private bool TryQueueCancelAll()
-    {
-        lock (_submissions.Gate)
-        {
-            SubmissionEntry* entry = _submissions.NextEntry();
-            if (entry is null)
-            {
-                return false;
-            }
-
-            Prep.CancelAll(entry, CancelData);
-            _submissions.Publish(null);
-            return true;
-        }
-    }
-
     /// <summary>
-    /// Asks the kernel to cancel the request with <paramref name="target"/> as its user data; false when the ring stayed
-    /// full (cancellation is a request: the operation still completes on its own).
+    /// Asks the kernel to cancel the request with <paramref name="target"/> as its user data, or every request of the
+    /// ring for null; false when the ring stayed full (cancellation is a request: the operation still completes on its own).
     /// </summary>
-    private bool RequestCancel(ulong target)
+    private bool RequestCancel(ulong? target)
     {
         lock (_submissions.Gate)
         {
@@ -448,7 +432,15 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
                 return false;
             }
 
-            Prep.Cancel(entry, target, CancelData);
+            if (target is { } userData)
+            {
+                Prep.Cancel(entry, userData, CancelData);
+            }
+            else
+            {
+                Prep.CancelAll(entry, CancelData);
+            }
+
             _submissions.Publish(null);
             return true;
         }
