@@ -90,6 +90,9 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
         }
     }
 
+    /// <summary>Pooled buffers the user holds now (none before the pool exists).</summary>
+    public int BuffersLent => Volatile.Read(ref _buffers)?.Lent ?? 0;
+
     /// <summary>Whether a pooled receive could find a buffer now.</summary>
     public abstract bool HasFreeBuffer { get; }
 

@@ -1,0 +1,65 @@
+using System.Diagnostics.Metrics;
+
+namespace SockNotify.Internal;
+
+/// <summary>
+/// The process's SockNotify figures as .NET metrics (meter <c>SockNotify</c>), read by <c>dotnet-counters</c>, OpenTelemetry
+/// or an in-process <see cref="MeterListener"/>: live ports, registrations and associations, operations in flight, and
+/// pooled buffers lent to the user. Every instrument is observable: the figures are summed over the live ports only when
+/// someone collects them, so the hot paths pay nothing.
+/// </summary>
+internal static class PortMetrics
+{
+    public const string MeterName = "SockNotify";
+
+    private static readonly Meter s_meter = new(MeterName);
+    private static readonly Lock s_gate = new();
+
+    /// <summary>Weak, so that a port its owner dropped without disposing can still be collected.</summary>
+    private static readonly List<WeakReference<PortCore>> s_ports = [];
+
+    static PortMetrics()
+    {
+        s_meter.CreateObservableUpDownCounter("socknotify.port.active", () => Sum(_ => 1), "{port}",
+            "Ports created and not yet disposed.");
+        s_meter.CreateObservableUpDownCounter("socknotify.registration.active", () => Sum(port => port.Registrations.Count),
+            "{registration}", "Notification registrations and operation associations in live ports.");
+        s_meter.CreateObservableUpDownCounter("socknotify.operation.active", () => Sum(port => port.Operations.InUse),
+            "{operation}", "Overlapped operations started and not yet dequeued as completed.");
+        s_meter.CreateObservableUpDownCounter("socknotify.pool.buffer.lent", () => Sum(port => port.Engine.BuffersLent),
+            "{buffer}", "Pooled receive buffers handed to the user and not yet returned.");
+    }
+
+    public static void Add(PortCore port)
+    {
+        lock (s_gate)
+        {
+            s_ports.Add(new WeakReference<PortCore>(port));
+        }
+    }
+
+    public static void Remove(PortCore port)
+    {
+        lock (s_gate)
+        {
+            s_ports.RemoveAll(entry => !entry.TryGetTarget(out PortCore? target) || target == port);
+        }
+    }
+
+    private static int Sum(Func<PortCore, int> figure)
+    {
+        int sum = 0;
+        lock (s_gate)
+        {
+            foreach (WeakReference<PortCore> entry in s_ports)
+            {
+                if (entry.TryGetTarget(out PortCore? port))
+                {
+                    sum += figure(port);
+                }
+            }
+        }
+
+        return sum;
+    }
+}
