@@ -31,7 +31,7 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
     /// <summary>How long the clients may take to finish their last connections: one connection's timeout and some.</summary>
     private static readonly TimeSpan DrainTimeout = SoakConnection.Timeout + TimeSpan.FromSeconds(10);
 
-    /// <summary>How long the server may take to process the last closes once the clients have left.</summary>
+    /// <summary>How long the server may take to process the last closes once the clients have left, and to tear down once stopped.</summary>
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(10);
 
     public async Task<int> RunAsync()
@@ -65,21 +65,18 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
             failures.AddRange(await ChurnAsync(server.LocalEndPoint, start, tally, meter).ConfigureAwait(false));
             if (failures.Count == 0)
             {
-                failures.AddRange(await SettleAsync(start, meter).ConfigureAwait(false));
+                failures.AddRange(await IdleAsync(start, meter).ConfigureAwait(false));
             }
 
             string summary = await server.StopAsync().ConfigureAwait(false);
             await log.WriteLineAsync($"server stopped: {summary}").ConfigureAwait(false);
         }
 
-        int kernelObjects = ProcessFigures.OpenKernelObjects();
-        SockNotifyFigures left = meter.Read();
-        await log.WriteLineAsync(
-            $"released: {kernelObjects} sockets and kernel objects open ({kernelObjectsBeforeServer} before the server started); SockNotify ports {left.Ports}, "
-            + $"registrations {left.Registrations}, operations {left.Operations}, lent {left.BuffersLent}").ConfigureAwait(false);
+        // After a failure, only the figures: what is still held then may be the failure's doing.
+        IReadOnlyList<string> held = await ReleasedAsync(kernelObjectsBeforeServer, meter, failures.Count == 0 ? SettleTimeout : TimeSpan.Zero).ConfigureAwait(false);
         if (failures.Count == 0)
         {
-            failures.AddRange(SoakBounds.CheckReleased(kernelObjectsBeforeServer, kernelObjects, left));
+            failures.AddRange(held);
         }
 
         if (failures.Count > 0)
@@ -217,26 +214,45 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
         return failures;
     }
 
-    /// <summary>Once every client has left: waits for the server to be back to what it held at start; returns what it still holds.</summary>
-    private async Task<IReadOnlyList<string>> SettleAsync(SoakStart start, SockNotifyMeter meter)
+    /// <summary>Once every client has left: whether the server is back to what it held at start; returns what it holds beyond that.</summary>
+    private Task<IReadOnlyList<string>> IdleAsync(SoakStart start, SockNotifyMeter meter) => SettleAsync(
+        SettleTimeout,
+        () => SoakBounds.CheckIdle(start, ProcessFigures.OpenKernelObjects(), meter.Read()),
+        elapsed =>
+        {
+            SockNotifyFigures figures = meter.Read();
+            return $"idle:    {ProcessFigures.OpenKernelObjects()} sockets and kernel objects ({start.KernelObjects} at start), "
+                + $"registrations {figures.Registrations} ({start.SockNotify.Registrations}), operations {figures.Operations} ({start.SockNotify.Operations}), "
+                + string.Create(CultureInfo.InvariantCulture, $"lent {figures.BuffersLent}, {elapsed.TotalSeconds:0.0} s after the last client left");
+        });
+
+    /// <summary>Once the server has stopped: whether it released everything; returns what is still held.</summary>
+    private Task<IReadOnlyList<string>> ReleasedAsync(int kernelObjectsBeforeServer, SockNotifyMeter meter, TimeSpan timeout) => SettleAsync(
+        timeout,
+        () => SoakBounds.CheckReleased(kernelObjectsBeforeServer, ProcessFigures.OpenKernelObjects(), meter.Read()),
+        elapsed =>
+        {
+            SockNotifyFigures left = meter.Read();
+            return $"released: {ProcessFigures.OpenKernelObjects()} sockets and kernel objects ({kernelObjectsBeforeServer} before the server started), "
+                + $"SockNotify ports {left.Ports}, registrations {left.Registrations}, operations {left.Operations}, "
+                + string.Create(CultureInfo.InvariantCulture, $"lent {left.BuffersLent}, {elapsed.TotalSeconds:0.0} s after the stop");
+        });
+
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for <paramref name="check"/> to find nothing held (the last closes and the
+    /// teardown finish on other threads), then logs <paramref name="describe"/>'s line; returns what is still held.
+    /// </summary>
+    private async Task<IReadOnlyList<string>> SettleAsync(TimeSpan timeout, Func<IReadOnlyList<string>> check, Func<TimeSpan, string> describe)
     {
         Stopwatch clock = Stopwatch.StartNew();
-        while (true)
+        IReadOnlyList<string> held;
+        while ((held = check()).Count > 0 && clock.Elapsed < timeout)
         {
-            int kernelObjects = ProcessFigures.OpenKernelObjects();
-            SockNotifyFigures figures = meter.Read();
-            IReadOnlyList<string> held = SoakBounds.CheckIdle(start, kernelObjects, figures);
-            if (held.Count == 0 || clock.Elapsed >= SettleTimeout)
-            {
-                await log.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"idle:    {kernelObjects} sockets and kernel objects ({start.KernelObjects} at start), registrations {figures.Registrations} "
-                    + $"({start.SockNotify.Registrations}), operations {figures.Operations} ({start.SockNotify.Operations}), lent {figures.BuffersLent}, "
-                    + $"{clock.Elapsed.TotalSeconds:0.0} s after the last client left")).ConfigureAwait(false);
-                return held;
-            }
-
             await Task.Delay(100).ConfigureAwait(false);
         }
+
+        await log.WriteLineAsync(describe(clock.Elapsed)).ConfigureAwait(false);
+        return held;
     }
 
     /// <summary>Every interval, the warm-up's end and the end, in order.</summary>
