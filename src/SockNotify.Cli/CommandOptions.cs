@@ -29,6 +29,7 @@ internal static class CommandOptions
     public static Option<CompletionPortBackend> Backend(string description) => new("--backend")
     {
         Description = description,
+        HelpName = string.Join('|', BackendNames),
         DefaultValueFactory = _ => CompletionPortBackend.Automatic,
         CustomParser = result =>
         {

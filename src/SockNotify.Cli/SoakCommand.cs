@@ -19,8 +19,8 @@ internal static class SoakCommand
         };
         engine.AcceptOnlyFromAmong(EchoEngines.Names);
         Option<CompletionPortBackend> backend = CommandOptions.Backend(
-            $"The CompletionPort backend of the notify and completion engines: {string.Join(", ", CommandOptions.BackendNames)} "
-            + "(operations run on it; notifications use epoll either way). Defaults to auto.");
+            "The CompletionPort backend of the notify and completion engines (operations run on it; notifications use epoll either way). "
+            + "Defaults to auto.");
         Option<int> connections = CommandOptions.Positive("--connections",
             "Client connections churning at once (each also open on the server: two descriptors in this process). Lowered, with a note, "
             + "to what the open-files limit holds. Defaults to 9000.", 9000, max: MaxConnections);
@@ -31,20 +31,24 @@ internal static class SoakCommand
             "Server threads of the notify and completion engines. Defaults to the processor count.", Environment.ProcessorCount, max: MaxThreads);
 
         Command command = new("soak",
-            "Churn connections against an in-process echo server (connect, echo 1 B to 64 KiB in random chunks, then half-close, close or "
-            + "reset, reconnect), verify every byte, print the figures every interval, and fail (exit 1) on a wrong byte, an error the "
-            + "client did not cause, a stall, or a figure out of bounds after the warm-up (20 % of the duration, at least 10 s). "
-            + "With N connections: descriptors <= at start + 2N + max(64, N/8); SockNotify registrations, operations in flight and "
-            + "pooled buffers lent <= N + max(64, N/8); RSS <= 1.5 x after warm-up + 64 MiB; managed heap (after a full GC) <= 1.5 x after "
-            + "warm-up + 16 MiB; connections keep ending. After the server stops, SockNotify must hold nothing and the descriptors must "
-            + "be back to their count before it started (+16).")
+            "Churn connections against an in-process echo server on 127.0.0.1 (connect, echo 1 B to 64 KiB in random chunks, then "
+            + "half-close, close or reset, reconnect), verify every byte, and print the figures every interval. Exit 1 on a wrong byte, "
+            + "an error the client did not cause, a stall, or a figure out of its bound after the warm-up (20 % of the duration, at "
+            + "least 10 s). With N connections: descriptors <= at start + 3N + 64 (two per connection, and closes the server has not "
+            + "processed yet; less near the open-files limit); SockNotify registrations and operations in flight <= 2N + 64; pooled "
+            + "buffers lent <= N + 64; RSS <= 1.5 x its warm-up peak + 64 MiB; managed heap after a full GC <= 1.5 x its warm-up "
+            + "peak + 16 MiB; connections keep ending. Once the clients have left, the server must hold exactly what it held at start "
+            + "(sockets, kernel objects, SockNotify registrations and operations, no buffer lent), and once stopped, nothing.")
         {
             engine, backend, connections, duration, interval, seed, threads,
         };
         command.Validators.Add(result =>
         {
-            string chosen = result.GetValue(engine)!;
-            if (result.GetValue(backend) != CompletionPortBackend.Automatic && !EchoEngines.OnCompletionPort.Contains(chosen))
+            // From the tokens: reading a value its option refused would throw, and that option reports it already.
+            string chosen = result.GetResult(engine)?.Tokens is [.., var engineToken] ? engineToken.Value : EchoEngines.Notify;
+            string? backendName = result.GetResult(backend)?.Tokens is [.., var backendToken] ? backendToken.Value : null;
+            if (backendName is not null && backendName != CommandOptions.BackendNames[0]
+                && EchoEngines.Names.Contains(chosen) && !EchoEngines.OnCompletionPort.Contains(chosen))
             {
                 result.AddError($"--backend applies to the {string.Join(" and ", EchoEngines.OnCompletionPort)} engines; {chosen} has no CompletionPort.");
             }
