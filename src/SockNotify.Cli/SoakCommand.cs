@@ -23,7 +23,7 @@ internal static class SoakCommand
             + "Defaults to auto.");
         Option<int> connections = CommandOptions.Positive("--connections",
             "Client connections churning at once (each also open on the server: two descriptors in this process). Lowered, with a note, "
-            + "to what the open-files limit holds. Defaults to 9000.", 9000, max: MaxConnections);
+            + "until the descriptor bound fits under the open-files limit. Defaults to 9000.", 9000, max: MaxConnections);
         Option<TimeSpan> duration = CommandOptions.Duration("--duration", "How long to churn. Defaults to 10m.", TimeSpan.FromMinutes(10));
         Option<TimeSpan> interval = CommandOptions.Duration("--interval", "Time between lines of figures. Defaults to 10s.", TimeSpan.FromSeconds(10));
         Option<int?> seed = new("--seed") { Description = "Seed of the clients' random choices. Defaults to a random one, printed." };
@@ -35,7 +35,7 @@ internal static class SoakCommand
             + "half-close, close or reset, reconnect), verify every byte, and print the figures every interval. Exit 1 on a wrong byte, "
             + "an error the client did not cause, a stall, or a figure out of its bound after the warm-up (20 % of the duration, at "
             + "least 10 s). With N connections: descriptors <= at start + 3N + 64 (two per connection, and closes the server has not "
-            + "processed yet; less near the open-files limit); SockNotify registrations and operations in flight <= 2N + 64; pooled "
+            + "processed yet); SockNotify registrations and operations in flight <= 2N + 64; pooled "
             + "buffers lent <= N + 64; RSS <= 1.5 x its warm-up peak + 64 MiB; managed heap after a full GC <= 1.5 x its warm-up "
             + "peak + 16 MiB; connections keep ending. Once the clients have left, the server must hold exactly what it held at start "
             + "(sockets, kernel objects, SockNotify registrations and operations, no buffer lent), and once stopped, nothing.")

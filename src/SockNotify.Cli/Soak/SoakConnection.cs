@@ -59,10 +59,20 @@ internal sealed class SoakConnection : IDisposable
     {
         using CancellationTokenSource deadline = CancellationTokenSource.CreateLinkedTokenSource(abort);
         deadline.CancelAfter(Timeout);
-        using SoakConnection connection = new(new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }, plan, tally, name);
+        Socket socket;
         try
         {
-            await connection._socket.ConnectAsync(server, deadline.Token).ConfigureAwait(false);
+            socket = new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        }
+        catch (SocketException e)
+        {
+            return Failed(tally, name, plan, $"no socket: {Describe(e, abort)}", abort); // Out of descriptors, usually.
+        }
+
+        using SoakConnection connection = new(socket, plan, tally, name);
+        try
+        {
+            await socket.ConnectAsync(server, deadline.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {
@@ -71,7 +81,7 @@ internal sealed class SoakConnection : IDisposable
 
         tally.Opened();
         bool ended = await connection.ExchangeAsync(deadline.Token, abort).ConfigureAwait(false);
-        connection._socket.Dispose(); // A graceful close, unless the plan reset it already.
+        socket.Dispose(); // A graceful close, unless the plan reset it already.
         if (ended)
         {
             tally.Closed(reset: plan.Ending == SoakEnding.Reset);
@@ -249,11 +259,13 @@ internal sealed class SoakConnection : IDisposable
     }
 
     /// <summary>Reports a failure unless the whole soak is being aborted (then errors are its consequence); returns false.</summary>
-    private bool Failed(string why, CancellationToken abort)
+    private bool Failed(string why, CancellationToken abort) => Failed(_tally, _name, _plan, why, abort);
+
+    private static bool Failed(SoakTally tally, string name, SoakConnectionPlan plan, string why, CancellationToken abort)
     {
         if (!abort.IsCancellationRequested)
         {
-            _tally.Fail($"{_name} ({_plan.Ending}, {_plan.Messages.Length} messages, {_plan.Total} bytes): {why}");
+            tally.Fail($"{name} ({plan.Ending}, {plan.Messages.Length} messages, {plan.Total} bytes): {why}");
         }
 
         return false;

@@ -136,12 +136,12 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
         if (connections < plan.Connections)
         {
             await log.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"note: the open-files soft limit is {limit}; with {descriptors} open at start, two per connection (client and server side) and room "
-                + $"for closes the server has not processed yet, {plan.Connections} connections do not fit, so the soak runs {connections}. "
-                + $"Raise the limit (ulimit -n) to run more.")).ConfigureAwait(false);
+                $"note: the open-files soft limit is {limit:N0}; {plan.Connections:N0} connections may need {SoakBounds.MaxDescriptorsFor(plan.Connections, descriptors):N0} "
+                + $"descriptors ({descriptors} open at start, two per connection for client and server side, and N + 64 for closes a saturated server "
+                + $"has not processed yet), so the soak runs {connections:N0} connections. Raise the limit (ulimit -n) to run more.")).ConfigureAwait(false);
         }
 
-        return new SoakStart(connections, descriptors, ProcessFigures.OpenKernelObjects(), meter.Read(), limit);
+        return new SoakStart(connections, descriptors, ProcessFigures.OpenKernelObjects(), meter.Read());
     }
 
     /// <summary>The clients' part: churns until the duration is over or something failed; returns the failures.</summary>
