@@ -58,14 +58,16 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
             SoakStart start = await MeasureStartAsync(meter).ConfigureAwait(false);
             string backend = server.Backend is { } chosen ? $", {Name(chosen)} backend" : "";
             await log.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"soak: {plan.Engine} engine{backend}, {plan.ServerThreads} server threads, {start.Connections} connections, {plan.Duration.TotalSeconds:0.#} s "
+                $"soak: {plan.Engine} engine{backend} on {server.LocalEndPoint}, {plan.ServerThreads} server threads, {start.Connections} connections, {plan.Duration.TotalSeconds:0.#} s "
                 + $"(warm-up {plan.WarmUp.TotalSeconds:0.#} s), seed {plan.Seed}; at start {start.Descriptors} descriptors, "
                 + $"{start.SockNotify.Registrations} registrations, {start.SockNotify.Operations} operations")).ConfigureAwait(false);
 
             failures.AddRange(await ChurnAsync(server.LocalEndPoint, start, tally, meter).ConfigureAwait(false));
+            // After a failure too: what the server still holds once the clients have gone tells where it stuck.
+            IReadOnlyList<string> idle = await IdleAsync(start, meter).ConfigureAwait(false);
             if (failures.Count == 0)
             {
-                failures.AddRange(await IdleAsync(start, meter).ConfigureAwait(false));
+                failures.AddRange(idle);
             }
 
             string summary = await server.StopAsync().ConfigureAwait(false);
