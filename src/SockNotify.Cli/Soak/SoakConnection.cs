@@ -23,12 +23,12 @@ internal sealed record SoakConnectionPlan(long Number, ulong Key, int[] Messages
 }
 
 /// <summary>
-/// One connection of a soak client. A sender writes the plan's messages, each cut into random chunks (at most
-/// <see cref="MaxChunk"/>), and after a
-/// message either waits for its echo or goes straight on (so the server sees messages split and merged); a receiver
-/// waits for data with a zero-byte read (holding no buffer while idle, so 9,000 connections cost little), reads it in
-/// random lengths and checks every byte against the connection's stream. Errors other than the ones its own reset
-/// causes, a wrong or extra byte, an early end and 30 s without finishing are failures.
+/// One connection of a soak client. A sender writes the plan's messages, each cut into random chunks of at most
+/// <see cref="MaxChunk"/>, and after a message either waits for its echo or goes straight on (so the server sees
+/// messages split and merged); a receiver waits for data with a zero-byte read (holding no buffer while idle, so
+/// thousands of connections cost little), reads it in random lengths and checks every byte against the connection's
+/// stream. Errors other than the ones its own reset causes, a wrong or extra byte, an early end and 30 s without
+/// finishing are failures.
 /// </summary>
 internal sealed class SoakConnection : IDisposable
 {
