@@ -152,8 +152,11 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
         using CancellationTokenSource stopping = new();
         using CancellationTokenSource abort = new();
         Stopwatch clock = Stopwatch.StartNew();
-        Task[] clients = [.. Enumerable.Range(0, start.Connections).Select(i =>
-            Task.Run(() => new SoakClient(server, i, plan.Seed, tally).RunAsync(stopping.Token, abort.Token)))];
+        Task[] clients = [.. Enumerable.Range(0, start.Connections).Select(i => Task.Run(async () =>
+        {
+            await Task.Delay(StartDelay(i), abort.Token).ConfigureAwait(false);
+            await new SoakClient(server, i, plan.Seed, tally).RunAsync(stopping.Token, abort.Token).ConfigureAwait(false);
+        }))];
 
         List<string> failures = [];
         List<SoakFigures> warmUp = [];
@@ -256,6 +259,13 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
         await log.WriteLineAsync(describe(clock.Elapsed)).ConfigureAwait(false);
         return held;
     }
+
+    /// <summary>
+    /// Clients start 500 per 100 ms, about as fast as a server accepts: thousands of connects at once overflow the
+    /// listener's queues, and the kernel then answers with SYN cookies, some of which it later refuses with a reset
+    /// that the client would report against the server.
+    /// </summary>
+    private static TimeSpan StartDelay(int client) => TimeSpan.FromMilliseconds(client / 500 * 100);
 
     /// <summary>Every interval, the warm-up's end and the end, in order.</summary>
     private SortedSet<TimeSpan> SampleTimes()
