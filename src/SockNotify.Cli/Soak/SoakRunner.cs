@@ -47,7 +47,7 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
         }
         catch (Exception e) when (e is SocketException or PlatformNotSupportedException or IOException or OperationCanceledException)
         {
-            await log.WriteLineAsync($"soak FAILED: the {plan.Engine} engine did not start and echo: {e.Message}").ConfigureAwait(false);
+            await log.WriteLineAsync($"soak FAILED: the {plan.Engine} engine did not start, or failed a one-byte echo before the soak: {e.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
 
