@@ -129,6 +129,7 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
 
             if (produced > 0)
             {
+                WrapAcceptedSockets(entries[..produced]);
                 count = produced;
                 return CompletionWaitResult.Success;
             }
@@ -146,6 +147,21 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
             }
 
             waitMilliseconds = (int)Math.Ceiling(remaining);
+        }
+    }
+
+    /// <summary>
+    /// Makes the Sockets of the Accepts about to be delivered, on the dequeuing thread with no lock held (see
+    /// <see cref="Operation.SetAccepted"/>).
+    /// </summary>
+    private static void WrapAcceptedSockets(Span<CompletionEntry> delivered)
+    {
+        foreach (ref CompletionEntry entry in delivered)
+        {
+            if (entry.HoldsAcceptedDescriptor)
+            {
+                entry = entry.WithAcceptedSocket();
+            }
         }
     }
 

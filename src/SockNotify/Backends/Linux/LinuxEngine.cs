@@ -115,7 +115,16 @@ internal abstract class LinuxEngine : PortEngine
                 // No room left: ask the kernel for no readiness it could not deliver now. Finished operations go in
                 // behind the queue, in order, so that a steady stream of posts cannot keep them waiting for a turn.
                 CompletionSink behind = new([], this);
-                Reap(ref behind, entries.Length);
+                try
+                {
+                    Reap(ref behind, entries.Length);
+                }
+                catch
+                {
+                    Requeue(entries[..count]);
+                    throw;
+                }
+
                 SignalIfLeftOver();
                 return count;
             }
@@ -162,11 +171,32 @@ internal abstract class LinuxEngine : PortEngine
         // Completions come after the queue, which holds only older ones (those that ended when they started, or that
         // did not fit an earlier dequeue), so one thread dequeues completions in the order they happened.
         CompletionSink sink = new(entries[count..], this);
-        DeliverToAssociations(ready[..readyCount], ref sink);
-        Reap(ref sink, sink.Room);
+        try
+        {
+            DeliverToAssociations(ready[..readyCount], ref sink);
+            Reap(ref sink, sink.Room);
+        }
+        catch
+        {
+            Requeue(entries[..(count + sink.Count)]);
+            throw;
+        }
+
         count += sink.Count;
         SignalIfLeftOver();
         return count;
+    }
+
+    /// <summary>
+    /// Puts back what a wait had taken when an exception ends it, so that the exception loses nothing the caller would
+    /// have received: the next dequeue delivers them.
+    /// </summary>
+    private void Requeue(ReadOnlySpan<CompletionEntry> taken)
+    {
+        foreach (ref readonly CompletionEntry entry in taken)
+        {
+            Post(entry);
+        }
     }
 
     /// <summary>More than fit here: let another waiter take the rest.</summary>
