@@ -9,7 +9,10 @@ namespace SockNotify;
 /// </summary>
 public readonly struct CompletionEntry
 {
-    /// <summary>The accepted socket or the pooled buffer of an operation's completion.</summary>
+    /// <summary>
+    /// The accepted socket or the pooled buffer of an operation's completion; inside the port, an Accept's result may
+    /// still be the sentinel of an unwrapped descriptor (see <see cref="ForAcceptedDescriptor"/>), never seen by callers.
+    /// </summary>
     private readonly object? _result;
 
     /// <summary>

@@ -152,15 +152,35 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
 
     /// <summary>
     /// Makes the Sockets of the Accepts about to be delivered, on the dequeuing thread with no lock held (see
-    /// <see cref="Operation.SetAccepted"/>).
+    /// <see cref="Operation.SetAccepted"/>). If a wrap throws (only for something worse than a socket error, which
+    /// becomes the Accept's result), that Accept's descriptor is closed and every other entry goes back to the queue.
     /// </summary>
-    private static void WrapAcceptedSockets(Span<CompletionEntry> delivered)
+    private void WrapAcceptedSockets(Span<CompletionEntry> delivered)
     {
-        foreach (ref CompletionEntry entry in delivered)
+        for (int i = 0; i < delivered.Length; i++)
         {
-            if (entry.HoldsAcceptedDescriptor)
+            if (!delivered[i].HoldsAcceptedDescriptor)
             {
-                entry = entry.WithAcceptedSocket();
+                continue;
+            }
+
+            try
+            {
+                delivered[i] = delivered[i].WithAcceptedSocket();
+            }
+            catch
+            {
+                foreach (ref readonly CompletionEntry entry in delivered[..i])
+                {
+                    Post(entry);
+                }
+
+                foreach (ref readonly CompletionEntry entry in delivered[(i + 1)..])
+                {
+                    Post(entry);
+                }
+
+                throw;
             }
         }
     }

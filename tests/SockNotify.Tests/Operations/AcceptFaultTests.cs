@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 using SockNotify.Tests.Support;
 using Errno = SockNotify.Interop.Errno;
@@ -45,6 +46,48 @@ public sealed class AcceptFaultTests
         using Socket? accepted = served.AcceptSocket;
         Assert.Equal(("next", SocketError.Success), (served.Context, served.SocketError));
         Assert.Equal(next.LocalEndPoint, accepted!.RemoteEndPoint);
+    }
+
+    [Theory]
+    [BothBackends]
+    public void A_wrap_that_throws_closes_its_descriptor_once_and_loses_no_other_entry(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using Socket listener = Loopback.Listener();
+        port.Associate(listener, "listener");
+        Descriptors before = Descriptors.Snapshot();
+        Expect.Started(port.Accept(listener, "accept"));
+        using (Socket client = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            client.Connect(listener.LocalEndPoint!);
+            port.PostQueuedCompletionStatus("post", 1, null);
+            List<object?> delivered = [];
+            using (Faults.Install((call, _) => call == Faults.Call.WrapAccepted ? throw new InjectedFaultException() : Fault.None))
+            {
+                Assert.Throws<InjectedFaultException>(() => DequeueUntilAccepted(port, delivered));
+            }
+
+            delivered.AddRange(Expect.All(port).Select(e => e.CompletionKey));
+            Assert.Equal(["post"], delivered); // Once, whether it came before the fault or was put back by it.
+        }
+
+        before.AssertUnchanged();
+    }
+
+    /// <summary>Dequeues, noting what comes, until the Accept is delivered (or the call throws).</summary>
+    private static void DequeueUntilAccepted(CompletionPort port, List<object?> delivered)
+    {
+        CompletionEntry[] entries = new CompletionEntry[8];
+        Stopwatch deadline = Stopwatch.StartNew();
+        while (deadline.ElapsedMilliseconds < 5000)
+        {
+            port.GetQueuedCompletionStatus(entries, out int count, 100);
+            delivered.AddRange(entries.Take(count).Select(e => e.CompletionKey));
+            if (entries.Take(count).Any(e => "accept".Equals(e.Context)))
+            {
+                return;
+            }
+        }
     }
 
     [Theory]

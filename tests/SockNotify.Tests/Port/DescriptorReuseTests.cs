@@ -60,6 +60,7 @@ public sealed class DescriptorReuseTests
         }
         finally
         {
+            Thread.Sleep(200); // The dequeuers see what the last rounds left.
             stop.Cancel();
             Array.ForEach(dequeuers, thread => thread.Join());
         }

@@ -42,8 +42,9 @@ internal static partial class Interop
 
         // Sockets are passed as SafeHandles: the marshaller holds a reference for the call, so a concurrent Dispose
         // cannot close the descriptor (and let another socket reuse its number) while the kernel uses it.
-        // Each call is retried when a signal interrupts it (EINTR), as .NET's own socket calls are: on a non-blocking
-        // socket the kernel reports no partial progress with it, and the readiness edge that led here will not repeat.
+        // The data and accept calls are retried when a signal interrupts them (EINTR), as .NET's own are: on a
+        // non-blocking socket the kernel reports no partial progress with it, and the readiness edge that led here will
+        // not repeat. connect is not: an interrupted connect goes on in the background, like EINPROGRESS.
 
         // SAFETY: the kernel writes up to length bytes at buffer; the caller keeps them pinned for the call.
         internal static nint Receive(SafeSocketHandle socket, byte* buffer, nuint length, int flags)
@@ -117,12 +118,13 @@ internal static partial class Interop
 
         /// <summary>
         /// Wraps a descriptor accept4 or io_uring returned into the caller's <see cref="System.Net.Sockets.Socket"/>,
-        /// which then owns it. If .NET refuses it (its queries of the descriptor failed), the descriptor is closed
-        /// here, never left to a finalizer, and the error is returned instead.
+        /// which then owns it. If .NET refuses it (its queries of the descriptor failed), the error is returned instead;
+        /// on any failure the descriptor is closed here, exactly once, through its handle.
         /// </summary>
         internal static SocketError WrapAccepted(int fd, out System.Net.Sockets.Socket? accepted)
         {
             accepted = null;
+            SafeSocketHandle handle = new(fd, ownsHandle: true);
             try
             {
                 Fault fault = Faults.Ask(Faults.Call.WrapAccepted, fd);
@@ -131,13 +133,21 @@ internal static partial class Interop
                     throw new SocketException((int)ToSocketError(fault.Errno));
                 }
 
-                accepted = new System.Net.Sockets.Socket(new SafeSocketHandle(fd, ownsHandle: true)) { Blocking = false };
+                accepted = new System.Net.Sockets.Socket(handle) { Blocking = false };
                 return SocketError.Success;
             }
-            catch (SocketException e)
+            catch (Exception e)
             {
-                Close(fd);
-                return e.SocketErrorCode;
+                // A Socket made before the failure owns the handle too; disposing both closes the descriptor once.
+                accepted?.Dispose();
+                accepted = null;
+                handle.Dispose();
+                if (e is SocketException socketError)
+                {
+                    return socketError.SocketErrorCode;
+                }
+
+                throw;
             }
         }
 
