@@ -25,7 +25,7 @@ internal sealed class CompletionEchoServer : IEchoServer
     private static readonly object SendOperation = new();
     private static readonly object StopKey = new();
 
-    private readonly CompletionPort _port = new();
+    private readonly CompletionPort _port;
     private readonly Socket _listener;
     private readonly Thread[] _workers;
     private readonly ConcurrentDictionary<Connection, byte> _connections = new();
@@ -34,8 +34,9 @@ internal sealed class CompletionEchoServer : IEchoServer
     private long _accepted;
     private int _stopped;
 
-    private CompletionEchoServer(Socket listener, int threads)
+    private CompletionEchoServer(Socket listener, int threads, CompletionPortBackend backend)
     {
+        _port = new CompletionPort(new CompletionPortOptions { Backend = backend });
         _listener = listener;
         _port.Associate(listener, listener);
         for (int i = 0; i < PostedAccepts; i++)
@@ -53,7 +54,9 @@ internal sealed class CompletionEchoServer : IEchoServer
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_listener.LocalEndPoint!;
 
-    public static CompletionEchoServer Start(IPEndPoint endPoint, int threads)
+    public CompletionPortBackend? Backend => _port.Backend;
+
+    public static CompletionEchoServer Start(IPEndPoint endPoint, int threads, CompletionPortBackend backend = CompletionPortBackend.Automatic)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         Socket listener = new(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -61,7 +64,7 @@ internal sealed class CompletionEchoServer : IEchoServer
         {
             listener.Bind(endPoint);
             listener.Listen();
-            return new CompletionEchoServer(listener, threads);
+            return new CompletionEchoServer(listener, threads, backend);
         }
         catch
         {
