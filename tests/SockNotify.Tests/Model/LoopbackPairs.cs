@@ -14,12 +14,11 @@ internal sealed class LoopbackPairs : IDisposable
     public const int BufferBytes = 1 << 20;
 
     private readonly Socket _listener;
+    private Socket? _acceptListener;
 
     public LoopbackPairs()
     {
-        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        _listener.Listen(64);
+        _listener = NewListener();
     }
 
     /// <summary>A connected pair: the accepted side is non-blocking (the side a port takes), the client side blocking.</summary>
@@ -41,7 +40,26 @@ internal sealed class LoopbackPairs : IDisposable
         return socket;
     }
 
-    public void Dispose() => _listener.Dispose();
+    /// <summary>
+    /// A second listener, for a port's Accept operations: each sequence associates it with its port, which lets go of
+    /// it when disposed. The runner leaves no connection in its backlog.
+    /// </summary>
+    public Socket AcceptListener => _acceptListener ??= NewListener();
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        _acceptListener?.Dispose();
+    }
+
+    private static Socket NewListener()
+    {
+        Socket listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        Configure(listener); // Accepted sockets inherit the buffer sizes.
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(64);
+        return listener;
+    }
 
     private static void Configure(Socket socket)
     {
