@@ -27,6 +27,7 @@ internal sealed class OperationRunner : IDisposable
     private readonly Dictionary<End, Socket> _sockets = [];
     private readonly List<(Socket Client, object Key)> _connecting = [];
     private readonly Lock _gate = new();
+    private readonly DequeuingThreads _dequeuers = new();
     private int _keys;
 
     private OperationRunner(CompletionPortBackend backend, int connections, LoopbackPairs pairs)
@@ -86,6 +87,7 @@ internal sealed class OperationRunner : IDisposable
     public void Dispose()
     {
         _port.Dispose();
+        _dequeuers.Dispose(); // After the port: an io_uring request dies with the thread that submitted it.
         foreach (Socket socket in _sockets.Values)
         {
             socket.Dispose();
@@ -193,6 +195,9 @@ internal sealed class OperationRunner : IDisposable
                 break;
             case OperationStep.Dequeue(int entries, int threads):
                 Settle(entries, threads);
+                break;
+            case OperationStep.DequeueOnExitingThread(int entries):
+                DequeueOnExitingThread(entries);
                 break;
         }
     }
@@ -445,7 +450,7 @@ internal sealed class OperationRunner : IDisposable
     {
         Exception? failure = null;
         bool done = Settled(until, out List<Operation> _);
-        Thread[] dequeuers = Enumerable.Range(0, threads).Select(_ => new Thread(() =>
+        _dequeuers.Run(threads, () =>
         {
             CompletionEntry[] entries = new CompletionEntry[size];
             try
@@ -470,16 +475,7 @@ internal sealed class OperationRunner : IDisposable
             {
                 Interlocked.CompareExchange(ref failure, error, null);
             }
-        })).ToArray();
-        foreach (Thread dequeuer in dequeuers)
-        {
-            dequeuer.Start();
-        }
-
-        foreach (Thread dequeuer in dequeuers)
-        {
-            dequeuer.Join();
-        }
+        });
 
         if (failure is not null)
         {
@@ -489,6 +485,36 @@ internal sealed class OperationRunner : IDisposable
         if (!Settled(until, out List<Operation> must))
         {
             throw new ModelViolation($"{threads} threads dequeued for {DeadlineMilliseconds} ms; not completed: {Describe(must)}.");
+        }
+    }
+
+    /// <summary>One dequeue on a thread of its own, which then exits: whatever it submitted for others must live on.</summary>
+    private void DequeueOnExitingThread(int size)
+    {
+        Exception? failure = null;
+        Thread thread = new(() =>
+        {
+            try
+            {
+                CompletionEntry[] entries = new CompletionEntry[size];
+                if (_port.GetQueuedCompletionStatus(entries, out int count, 10) == CompletionWaitResult.Success)
+                {
+                    foreach (CompletionEntry entry in entries.AsSpan(0, count))
+                    {
+                        Observe(entry);
+                    }
+                }
+            }
+            catch (Exception error)
+            {
+                failure = error;
+            }
+        });
+        thread.Start();
+        thread.Join();
+        if (failure is not null)
+        {
+            throw new ModelViolation($"On the exiting thread: {failure.Message}", failure);
         }
     }
 
@@ -545,6 +571,62 @@ internal sealed class OperationRunner : IDisposable
         catch (TException)
         {
             return true;
+        }
+    }
+
+    /// <summary>
+    /// Threads that dequeue for the multi-threaded steps and live as long as the sequence: with io_uring, the kernel
+    /// cancels the requests a thread submitted when it exits (see <see cref="OperationModelTests"/>), so a dequeuing
+    /// thread that ended mid-sequence would abort other threads' operations.
+    /// </summary>
+    private sealed class DequeuingThreads : IDisposable
+    {
+        private readonly List<(Thread Thread, System.Collections.Concurrent.BlockingCollection<Action> Work)> _threads = [];
+
+        /// <summary>Runs <paramref name="body"/> on <paramref name="count"/> of the threads at once and waits for all.</summary>
+        public void Run(int count, Action body)
+        {
+            while (_threads.Count < count)
+            {
+                System.Collections.Concurrent.BlockingCollection<Action> work = [];
+                Thread thread = new(() =>
+                {
+                    foreach (Action item in work.GetConsumingEnumerable())
+                    {
+                        item();
+                    }
+                });
+                thread.Start();
+                _threads.Add((thread, work));
+            }
+
+            using CountdownEvent finished = new(count);
+            for (int i = 0; i < count; i++)
+            {
+                _threads[i].Work.Add(() =>
+                {
+                    try
+                    {
+                        body();
+                    }
+                    finally
+                    {
+                        finished.Signal();
+                    }
+                });
+            }
+
+            finished.Wait();
+        }
+
+        public void Dispose()
+        {
+            foreach ((Thread thread, System.Collections.Concurrent.BlockingCollection<Action> work) in _threads)
+            {
+                work.CompleteAdding();
+                thread.Join();
+                work.Dispose();
+            }
         }
     }
 }
