@@ -146,6 +146,13 @@ internal sealed class OperationModel
             throw new ModelViolation($"{operation} failed with {entry.SocketError} on a healthy connection.");
         }
 
+        // A pooled buffer is lent with, and only with, a pooled receive's bytes: any other completion holding one leaks it.
+        bool mayHoldBuffer = operation.Kind == OperationKind.ReceivePooled && entry.SocketError == SocketError.Success && entry.BytesTransferred > 0;
+        if (entry.PooledBuffer is not null && !mayHoldBuffer)
+        {
+            throw new ModelViolation($"{operation} holds a pooled buffer with {entry.SocketError} and {entry.BytesTransferred} bytes: no one will give it back.");
+        }
+
         switch (operation.Kind)
         {
             case OperationKind.Receive or OperationKind.ReceivePooled:

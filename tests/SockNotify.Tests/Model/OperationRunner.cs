@@ -28,6 +28,7 @@ internal sealed class OperationRunner : IDisposable
     private readonly List<(Socket Client, object Key)> _connecting = [];
     private readonly Lock _gate = new();
     private readonly DequeuingThreads _dequeuers = new();
+    private readonly List<string> _pooledCompletions = [];
     private int _keys;
 
     private OperationRunner(CompletionPortBackend backend, int connections, LoopbackPairs pairs)
@@ -390,16 +391,33 @@ internal sealed class OperationRunner : IDisposable
         }
 
         Internal.BufferPool? pool = _model.UsedPool ? _port.Core.Engine.Buffers : null;
+        long disposing = Environment.TickCount64;
         _port.Dispose();
-        if (pool is { IsReleased: false })
-        {
-            throw new ModelViolation("The pool's memory was not freed at disposal: a buffer is still lent or held.");
-        }
-
+        long disposal = Environment.TickCount64 - disposing;
         if (!_port.Core.Engine.ReleasedEverything)
         {
-            throw new ModelViolation("The kernel still held operation memory after disposal.");
+            throw new ModelViolation($"The kernel still held operation memory after disposal ({disposal} ms), with no operation pending.");
         }
+
+        // The slab is freed by the teardown, which runs when the last call leaves the port: that may be the sweeper's
+        // or a pool thread's, a moment after Dispose returned.
+        if (pool is not null && !SpinWait.SpinUntil(() => pool.IsReleased, 1000))
+        {
+            throw new ModelViolation($"The pool's memory was not freed at disposal ({disposal} ms): {LentBuffers(pool)}; " +
+                $"pooled completions taken: {string.Join(", ", _pooledCompletions)}.");
+        }
+    }
+
+    /// <summary>Which buffers the pool counts as lent, read from its private state (for a failure message only).</summary>
+    private static string LentBuffers(Internal.BufferPool pool)
+    {
+        const System.Reflection.BindingFlags Private = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance;
+        object? lent = typeof(Internal.BufferPool).GetField("_lent", Private)?.GetValue(pool);
+        IEnumerable<string> buffers = Enumerable.Range(0, pool.Count)
+            .Select(id => (id, state: typeof(Internal.PooledBuffer).GetField("_state", Private)?.GetValue(pool[id]) as int?))
+            .Where(b => b.state is { } state && (state & 1) != 0)
+            .Select(b => $"buffer {b.id} (lease {b.state >> 1})");
+        return $"the pool counts {lent ?? "?"} lent, marked lent: [{string.Join(", ", buffers)}]";
     }
 
     private void ReturnLentBuffers()
@@ -532,6 +550,10 @@ internal sealed class OperationRunner : IDisposable
         lock (_gate)
         {
             Operation operation = _model.Observe(entry);
+            if (entry.PooledBuffer is { } buffer)
+            {
+                _pooledCompletions.Add($"{operation}: buffer {buffer.Id}, {entry.BytesTransferred} bytes");
+            }
             if (entry.AcceptSocket is { } accepted)
             {
                 OnAccepted(operation, accepted);
