@@ -30,7 +30,13 @@ internal sealed class NotificationModel
     private readonly Dictionary<int, int> _lastPostByThread = [];
     private readonly HashSet<RegistrationState> _levelOwed = [];
 
-    public NotificationModel(int sockets) => _sockets = Enumerable.Range(0, sockets).Select(_ => new SocketState()).ToArray();
+    private readonly Coverage? _coverage;
+
+    public NotificationModel(int sockets, Coverage? coverage = null)
+    {
+        _sockets = Enumerable.Range(0, sockets).Select(_ => new SocketState()).ToArray();
+        _coverage = coverage;
+    }
 
     /// <summary>The key every post carries.</summary>
     public static object PostKey { get; } = new Support.Key("post");
@@ -207,6 +213,8 @@ internal sealed class NotificationModel
                 throw new ModelViolation($"A Remove notification that no Remove owes (a second one?): {Describe(entry)}.");
             }
 
+            _coverage?.Count("Remove notification");
+
             return;
         }
 
@@ -230,6 +238,8 @@ internal sealed class NotificationModel
                 $"peer {(state.PeerReset ? "reset" : state.PeerFin ? "shut down" : "open")}): {Describe(entry)}.");
         }
 
+        _coverage?.Count($"notification {(registration.IsLevel ? "Level" : "Edge")}{((registration.Trigger & SocketNotifyTrigger.OneShot) != 0 ? " OneShot" : "")}" +
+            $"{(_levelOwed.Contains(registration) || (registration.EdgeOwed & Reportable(state, registration.Filter)) != 0 ? " (owed)" : "")}: {entry.Events}");
         _levelOwed.Remove(registration);
         registration.EdgeOwed = SocketNotifyEvents.None; // The report reflects the whole current state.
         if ((registration.Trigger & SocketNotifyTrigger.OneShot) != 0)
@@ -322,6 +332,7 @@ internal sealed class NotificationModel
         }
 
         _lastPostByThread[thread] = post.Number;
+        _coverage?.Count(thread == 0 ? "post" : "post, on one of several threads");
         _posts.RemoveAt(index);
     }
 

@@ -11,11 +11,15 @@ namespace SockNotify.Tests.Model;
 public class NotificationModelTests(ITestOutputHelper output)
 {
     [Theory, BothBackends]
-    public void Random_sequences_keep_the_notification_contract(CompletionPortBackend backend) =>
+    public void Random_sequences_keep_the_notification_contract(CompletionPortBackend backend)
+    {
+        Coverage coverage = new();
         Exploration.Run(
             $"Notifications on {backend}",
             NotificationStep.Sequences,
-            (steps, pairs) => NotificationRunner.Check(backend, steps, pairs),
+            (steps, pairs) => NotificationRunner.Check(backend, steps, pairs, coverage),
             steps => SequencePrinter.Test(nameof(NotificationRunner), backend, steps),
             output.WriteLine);
+        output.WriteLine("What the sequences did, by kind:\n" + coverage);
+    }
 }

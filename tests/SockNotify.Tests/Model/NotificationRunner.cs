@@ -22,14 +22,16 @@ internal sealed class NotificationRunner : IDisposable
 
     private readonly CompletionPort _port;
     private readonly NotificationModel _model;
+    private readonly Coverage? _coverage;
     private readonly List<(Socket Server, Socket Client)> _sockets = [];
     private int _keys;
     private int _posts;
 
-    private NotificationRunner(CompletionPortBackend backend, int sockets, LoopbackPairs pairs)
+    private NotificationRunner(CompletionPortBackend backend, int sockets, LoopbackPairs pairs, Coverage? coverage)
     {
         _port = Ports.Create(backend);
-        _model = new NotificationModel(sockets);
+        _model = new NotificationModel(sockets, coverage);
+        _coverage = coverage;
         try
         {
             for (int i = 0; i < sockets; i++)
@@ -51,10 +53,10 @@ internal sealed class NotificationRunner : IDisposable
         Check(backend, steps, pairs);
     }
 
-    public static void Check(CompletionPortBackend backend, NotificationStep[] steps, LoopbackPairs pairs)
+    public static void Check(CompletionPortBackend backend, NotificationStep[] steps, LoopbackPairs pairs, Coverage? coverage = null)
     {
         int sockets = steps.Select(SocketOf).DefaultIfEmpty(0).Max() + 1;
-        using NotificationRunner runner = new(backend, sockets, pairs);
+        using NotificationRunner runner = new(backend, sockets, pairs, coverage);
         for (int i = 0; i < steps.Length; i++)
         {
             try
@@ -200,6 +202,7 @@ internal sealed class NotificationRunner : IDisposable
     private void ExpectResult(SocketNotifyResult expected, SocketNotifyRegistration item)
     {
         SocketNotifyResult actual = _port.Apply(item);
+        _coverage?.Count($"item {item.Operation} -> {actual}");
         if (actual != expected)
         {
             throw new ModelViolation($"{item.Operation} returned {actual}; the model expects {expected}.");

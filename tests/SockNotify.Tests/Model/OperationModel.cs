@@ -34,9 +34,12 @@ internal sealed class OperationModel
     public const int InFlightBound = 64 * 1024;
 
     private readonly List<Operation> _operations = [];
+    private readonly Coverage? _coverage;
     private readonly List<Operation> _accepts = [];
     private readonly List<object> _connectedClients = [];
     private int _acceptedClients;
+
+    public OperationModel(Coverage? coverage = null) => _coverage = coverage;
 
     public List<Connection> Connections { get; } = [];
 
@@ -132,6 +135,10 @@ internal sealed class OperationModel
         operation.Done = true;
         operation.Error = entry.SocketError;
         operation.Transferred = (int)entry.BytesTransferred;
+        _coverage?.Count($"completion {operation.Kind} {entry.SocketError}" +
+            (operation.CancelRequested ? " after a cancel" : "") +
+            (operation.Size > 0 && operation.Transferred > 0 && operation.Transferred < operation.Size ? ", part of its size" : "") +
+            (operation.IsReceive && entry.SocketError == SocketError.Success && operation.Transferred == 0 ? ", end of stream" : ""));
         operation.End?.Receives.Remove(operation);
         operation.End?.Sends.Remove(operation);
         bool broken = operation.End is { } end && (end.Connection.Broken || (operation.IsSend && end.ShutDown));

@@ -21,7 +21,8 @@ internal sealed class OperationRunner : IDisposable
     private const int QuietMilliseconds = 2;
 
     private readonly CompletionPort _port;
-    private readonly OperationModel _model = new();
+    private readonly OperationModel _model;
+    private readonly Coverage? _coverage;
     private readonly LoopbackPairs _pairs;
     private readonly Socket _listener;
     private readonly Dictionary<End, Socket> _sockets = [];
@@ -31,8 +32,10 @@ internal sealed class OperationRunner : IDisposable
     private readonly List<string> _pooledCompletions = [];
     private int _keys;
 
-    private OperationRunner(CompletionPortBackend backend, int connections, LoopbackPairs pairs)
+    private OperationRunner(CompletionPortBackend backend, int connections, LoopbackPairs pairs, Coverage? coverage)
     {
+        _model = new OperationModel(coverage);
+        _coverage = coverage;
         _pairs = pairs;
         _listener = pairs.AcceptListener;
         _port = Ports.Create(backend, PoolCount, PoolSize);
@@ -59,10 +62,10 @@ internal sealed class OperationRunner : IDisposable
         Check(backend, steps, pairs);
     }
 
-    public static void Check(CompletionPortBackend backend, OperationStep[] steps, LoopbackPairs pairs)
+    public static void Check(CompletionPortBackend backend, OperationStep[] steps, LoopbackPairs pairs, Coverage? coverage = null)
     {
         int connections = Math.Min(2, steps.Select(ConnectionOf).DefaultIfEmpty(0).Max() + 1);
-        using OperationRunner runner = new(backend, connections, pairs);
+        using OperationRunner runner = new(backend, connections, pairs, coverage);
         for (int i = 0; i < steps.Length; i++)
         {
             try
@@ -211,6 +214,7 @@ internal sealed class OperationRunner : IDisposable
 
     private void ExpectStarted(Operation operation, SocketError expected, SocketError started)
     {
+        _coverage?.Count($"start {operation.Kind} -> {started}");
         if (started != SocketError.IOPending)
         {
             _model.NotStarted(operation);
