@@ -199,8 +199,57 @@ internal static class Exploration
             }
         }
 
-        return (smallest, smallestError, $"{csCheck}; then {deleted} single steps deleted; {clock.Elapsed.TotalSeconds:F0} s");
+        // Then smaller arguments, one at a time (socket 0, 1 byte, one thread...), kept when the sequence still fails.
+        int simplified = 0;
+        for (int pass = 0; pass < 3; pass++)
+        {
+            for (int i = 0; i < smallest.Length && clock.Elapsed < TimeSpan.FromSeconds(ShrinkSeconds * 2); i++)
+            {
+                foreach (TStep simpler in SimplerSteps(smallest[i]))
+                {
+                    TStep[] candidate = [.. smallest];
+                    candidate[i] = simpler;
+                    if (Fails(candidate, check, pool, out Exception? e) && Root(e!) is ModelViolation)
+                    {
+                        (smallest, smallestError) = (candidate, e!);
+                        simplified++;
+                        break;
+                    }
+                }
+            }
+        }
+
+        return (smallest, smallestError, $"{csCheck}; then {deleted} steps deleted and {simplified} simplified; {clock.Elapsed.TotalSeconds:F0} s");
     }
+
+    /// <summary>
+    /// The step with one argument made simpler: an int halved, or 1, or 0; a bool false. A step record's arguments are
+    /// its primary constructor's, so any step type works. Candidates that break the step itself (a zero-byte buffer)
+    /// fail with an exception that is not a <see cref="ModelViolation"/> and are not kept.
+    /// </summary>
+    private static IEnumerable<TStep> SimplerSteps<TStep>(TStep step) where TStep : notnull
+    {
+        System.Reflection.ConstructorInfo constructor = step.GetType().GetConstructors().Single();
+        System.Reflection.ParameterInfo[] parameters = constructor.GetParameters();
+        object?[] arguments = [.. parameters.Select(p => step.GetType().GetProperty(p.Name!)!.GetValue(step))];
+        for (int j = 0; j < arguments.Length; j++)
+        {
+            IEnumerable<object> simpler = arguments[j] switch
+            {
+                int value => new[] { 0, 1, value / 2 }.Where(v => v < value).Distinct().Order().Cast<object>(),
+                true => [false],
+                _ => [],
+            };
+            foreach (object value in simpler)
+            {
+                object?[] changed = [.. arguments];
+                changed[j] = value;
+                yield return (TStep)constructor.Invoke(changed);
+            }
+        }
+    }
+
+    private static Exception Root(Exception error) => error.InnerException is { } inner ? Root(inner) : error;
 
     private static bool Fails<TStep>(TStep[] steps, Action<TStep[], LoopbackPairs> check, PairsPool pool, out Exception? error)
     {
