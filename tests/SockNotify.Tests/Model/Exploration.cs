@@ -223,7 +223,7 @@ internal static class Exploration
     }
 
     /// <summary>
-    /// The step with one argument made simpler: an int halved, or 1, or 0; a bool false. A step record's arguments are
+    /// The step with one argument made simpler: an int halved, or 1 (0 for an index); a bool false. A step record's arguments are
     /// its primary constructor's, so any step type works. Candidates that break the step itself (a zero-byte buffer)
     /// fail with an exception that is not a <see cref="ModelViolation"/> and are not kept.
     /// </summary>
@@ -236,7 +236,8 @@ internal static class Exploration
         {
             IEnumerable<object> simpler = arguments[j] switch
             {
-                int value => new[] { 0, 1, value / 2 }.Where(v => v < value).Distinct().Order().Cast<object>(),
+                int value => new[] { IsIndex(parameters[j]) ? 0 : 1, 1, value / 2 }
+                    .Where(v => v < value && v >= (IsIndex(parameters[j]) ? 0 : 1)).Distinct().Order().Cast<object>(),
                 true => [false],
                 _ => [],
             };
@@ -248,6 +249,9 @@ internal static class Exploration
             }
         }
     }
+
+    /// <summary>Arguments that pick something (a socket, a connection, a lent buffer) may be 0; counts and sizes stay at least 1, as generated.</summary>
+    private static bool IsIndex(System.Reflection.ParameterInfo parameter) => parameter.Name is "Socket" or "Connection" or "Lent";
 
     private static Exception Root(Exception error) => error.InnerException is { } inner ? Root(inner) : error;
 
