@@ -187,7 +187,7 @@ internal static class Exploration
         for (bool progress = true; progress && clock.Elapsed < TimeSpan.FromSeconds(ShrinkSeconds * 2);)
         {
             progress = false;
-            for (int i = smallest.Length - 1; i >= 0; i--)
+            for (int i = smallest.Length - 1; i >= 0 && clock.Elapsed < TimeSpan.FromSeconds(ShrinkSeconds * 2); i--)
             {
                 TStep[] candidate = [.. smallest[..i], .. smallest[(i + 1)..]];
                 if (candidate.Length > 0 && Fails(candidate, check, pool, out Exception? e))
