@@ -254,66 +254,36 @@ internal sealed class NotificationRunner : IDisposable
     /// <summary>Several threads dequeue at once until nothing is owed: each entry reaches one of them, and all are checked.</summary>
     private void SettleOnThreads(int size, int threads)
     {
-        object gate = new();
-        Exception? failure = null;
-        bool done = false;
-        lock (gate)
-        {
-            _model.BeginSettle();
-            done = _model.Owed().Count == 0;
-        }
-
-        long deadline = Environment.TickCount64 + DeadlineMilliseconds;
-        Thread[] dequeuers = Enumerable.Range(0, threads).Select(thread => new Thread(() =>
-        {
-            CompletionEntry[] entries = new CompletionEntry[size];
-            try
+        Lock gate = new();
+        _model.BeginSettle();
+        ConcurrentDequeue.Run(
+            _port,
+            threads,
+            size,
+            Environment.TickCount64 + DeadlineMilliseconds,
+            (entry, thread) =>
             {
-                while (!Volatile.Read(ref done) && Volatile.Read(ref failure) is null && Environment.TickCount64 < deadline)
+                lock (gate)
                 {
-                    // Short waits: a thread must notice soon that the others took what was owed.
-                    if (_port.GetQueuedCompletionStatus(entries, out int count, 5) != CompletionWaitResult.Success)
-                    {
-                        continue;
-                    }
-
-                    lock (gate)
-                    {
-                        foreach (CompletionEntry entry in entries.AsSpan(0, count))
-                        {
-                            _model.Observe(entry, thread);
-                        }
-
-                        if (_model.Owed().Count == 0)
-                        {
-                            Volatile.Write(ref done, true);
-                        }
-                    }
+                    _model.Observe(entry, thread);
                 }
-            }
-            catch (Exception error)
+            },
+            () =>
             {
-                Interlocked.CompareExchange(ref failure, error, null);
-            }
-        })).ToArray();
-        foreach (Thread dequeuer in dequeuers)
+                lock (gate)
+                {
+                    return _model.Owed().Count == 0;
+                }
+            },
+            (count, body) =>
+            {
+                Thread[] dequeuers = [.. Enumerable.Range(0, count).Select(thread => new Thread(() => body(thread)))];
+                Array.ForEach(dequeuers, t => t.Start());
+                Array.ForEach(dequeuers, t => t.Join());
+            });
+        if (_model.Owed() is { Count: > 0 } owed)
         {
-            dequeuer.Start();
-        }
-
-        foreach (Thread dequeuer in dequeuers)
-        {
-            dequeuer.Join();
-        }
-
-        if (failure is not null)
-        {
-            throw new ModelViolation($"On one of {threads} dequeuing threads: {failure.Message}", failure);
-        }
-
-        if (!done)
-        {
-            throw new ModelViolation($"{threads} threads dequeued for {DeadlineMilliseconds} ms, still owed: {string.Join(", ", _model.Owed())}.");
+            throw new ModelViolation($"{threads} threads dequeued for {DeadlineMilliseconds} ms, still owed: {string.Join(", ", owed)}.");
         }
     }
 

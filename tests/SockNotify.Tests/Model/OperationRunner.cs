@@ -470,40 +470,7 @@ internal sealed class OperationRunner : IDisposable
 
     private void SettleOnThreads(int size, int threads, Func<bool>? until, long deadline)
     {
-        Exception? failure = null;
-        bool done = Settled(until, out List<Operation> _);
-        _dequeuers.Run(threads, () =>
-        {
-            CompletionEntry[] entries = new CompletionEntry[size];
-            try
-            {
-                while (!Volatile.Read(ref done) && Volatile.Read(ref failure) is null && Environment.TickCount64 < deadline)
-                {
-                    if (_port.GetQueuedCompletionStatus(entries, out int count, 5) == CompletionWaitResult.Success)
-                    {
-                        foreach (CompletionEntry entry in entries.AsSpan(0, count))
-                        {
-                            Observe(entry);
-                        }
-                    }
-
-                    if (Settled(until, out List<Operation> _))
-                    {
-                        Volatile.Write(ref done, true);
-                    }
-                }
-            }
-            catch (Exception error)
-            {
-                Interlocked.CompareExchange(ref failure, error, null);
-            }
-        });
-
-        if (failure is not null)
-        {
-            throw new ModelViolation($"On one of {threads} dequeuing threads: {failure.Message}", failure);
-        }
-
+        ConcurrentDequeue.Run(_port, threads, size, deadline, (entry, _) => Observe(entry), () => Settled(until, out List<Operation> _), _dequeuers.Run);
         if (!Settled(until, out List<Operation> must))
         {
             throw new ModelViolation($"{threads} threads dequeued for {DeadlineMilliseconds} ms; not completed: {Describe(must)}.");
@@ -609,8 +576,8 @@ internal sealed class OperationRunner : IDisposable
     {
         private readonly List<(Thread Thread, System.Collections.Concurrent.BlockingCollection<Action> Work)> _threads = [];
 
-        /// <summary>Runs <paramref name="body"/> on <paramref name="count"/> of the threads at once and waits for all.</summary>
-        public void Run(int count, Action body)
+        /// <summary>Runs <paramref name="body"/> on <paramref name="count"/> of the threads at once (with each one's number) and waits for all.</summary>
+        public void Run(int count, Action<int> body)
         {
             while (_threads.Count < count)
             {
@@ -629,11 +596,12 @@ internal sealed class OperationRunner : IDisposable
             using CountdownEvent finished = new(count);
             for (int i = 0; i < count; i++)
             {
+                int thread = i;
                 _threads[i].Work.Add(() =>
                 {
                     try
                     {
-                        body();
+                        body(thread);
                     }
                     finally
                     {
