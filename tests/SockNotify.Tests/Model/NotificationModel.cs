@@ -8,7 +8,8 @@ namespace SockNotify.Tests.Model;
 /// notifications owed. It knows no sockets or ports: the runner tells it what it did and shows it every entry
 /// dequeued.
 /// <para><b>What it promises of each item.</b> Enable creates (taking the key) or re-arms (keeping the first key);
-/// Disable and Remove need a registration (else NotRegistered); every item on a closed socket is SocketClosed.</para>
+/// Disable and Remove need a registration (else NotRegistered); every item on a closed socket is SocketClosed.
+/// DeregisterAndWait answers as Remove does and queues no Remove notification.</para>
 /// <para><b>What may arrive</b> (checked for every entry, <see cref="Observe"/>): a notification only for a live,
 /// enabled registration (not after Disable, Remove or close, not a second time from one arming of a OneShot), with
 /// the registration's first key, no context, and events that are not empty and lie within its filter's In and Out
@@ -101,7 +102,8 @@ internal sealed class NotificationModel
         return SocketNotifyResult.Success;
     }
 
-    public SocketNotifyResult Remove(int socket)
+    /// <summary>A Remove item, or <see cref="CompletionPort.DeregisterAndWait"/> (<paramref name="notify"/> false), which takes the Remove itself.</summary>
+    public SocketNotifyResult Remove(int socket, bool notify = true)
     {
         SocketState state = _sockets[socket];
         if (state.Closed)
@@ -115,7 +117,11 @@ internal sealed class NotificationModel
         }
 
         End(state);
-        _removesOwed.Add(registration.Key);
+        if (notify)
+        {
+            _removesOwed.Add(registration.Key);
+        }
+
         return SocketNotifyResult.Success;
     }
 

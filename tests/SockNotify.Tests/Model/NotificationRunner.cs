@@ -94,6 +94,7 @@ internal sealed class NotificationRunner : IDisposable
         NotificationStep.Enable s => s.Socket,
         NotificationStep.Disable s => s.Socket,
         NotificationStep.Remove s => s.Socket,
+        NotificationStep.DeregisterAndWait s => s.Socket,
         NotificationStep.Close s => s.Socket,
         NotificationStep.PeerSend s => s.Socket,
         NotificationStep.PeerShutdown s => s.Socket,
@@ -115,6 +116,16 @@ internal sealed class NotificationRunner : IDisposable
                 break;
             case NotificationStep.Remove(int socket):
                 ExpectResult(_model.Remove(socket), Items.Remove(Server(socket)));
+                break;
+            case NotificationStep.DeregisterAndWait(int socket):
+                SocketNotifyResult expected = _model.Remove(socket, notify: false);
+                SocketNotifyResult actual = _port.DeregisterAndWait(Server(socket));
+                _coverage?.Count($"DeregisterAndWait -> {actual}");
+                if (actual != expected)
+                {
+                    throw new ModelViolation($"DeregisterAndWait returned {actual}; the model expects {expected}.");
+                }
+
                 break;
             case NotificationStep.Close(int socket, bool throughPort) when !_model.IsClosed(socket):
                 if (throughPort)

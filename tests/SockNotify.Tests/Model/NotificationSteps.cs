@@ -21,6 +21,9 @@ internal abstract record NotificationStep
 
     public sealed record Remove(int Socket) : NotificationStep;
 
+    /// <summary><see cref="CompletionPort.DeregisterAndWait"/>: a Remove whose notification the caller takes itself.</summary>
+    public sealed record DeregisterAndWait(int Socket) : NotificationStep;
+
     /// <summary>Closes the socket: <see cref="CompletionPort.CloseSocket"/> or a plain <see cref="System.Net.Sockets.Socket.Dispose()"/>.</summary>
     public sealed record Close(int Socket, bool ThroughPort) : NotificationStep;
 
@@ -67,6 +70,7 @@ internal abstract record NotificationStep
             (6, Gen.Select(socket, filter, trigger, (s, f, t) => (NotificationStep)new Enable(s, f, t))),
             (1, socket.Select(s => (NotificationStep)new Disable(s))),
             (2, socket.Select(s => (NotificationStep)new Remove(s))),
+            (1, socket.Select(s => (NotificationStep)new DeregisterAndWait(s))),
             (1, Gen.Select(socket, Gen.Bool, (s, throughPort) => (NotificationStep)new Close(s, throughPort))),
             (3, Gen.Select(socket, Gen.Int[1, 2000], (s, bytes) => (NotificationStep)new PeerSend(s, bytes))),
             (1, socket.Select(s => (NotificationStep)new PeerShutdown(s))),

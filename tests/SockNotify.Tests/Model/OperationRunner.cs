@@ -31,6 +31,7 @@ internal sealed class OperationRunner : IDisposable
     private readonly DequeuingThreads _dequeuers = new();
     private readonly List<string> _pooledCompletions = [];
     private int _keys;
+    private bool _portDisposed;
 
     private OperationRunner(CompletionPortBackend backend, int connections, LoopbackPairs pairs, Coverage? coverage)
     {
@@ -132,6 +133,11 @@ internal sealed class OperationRunner : IDisposable
 
     private void Apply(OperationStep step)
     {
+        if (_portDisposed)
+        {
+            return; // The sequence ended with the port.
+        }
+
         switch (step)
         {
             case OperationStep.Receive(int connection, bool client, int bytes):
@@ -199,6 +205,9 @@ internal sealed class OperationRunner : IDisposable
                 break;
             case OperationStep.Dequeue(int entries, int threads):
                 Settle(entries, threads);
+                break;
+            case OperationStep.DisposePort:
+                DisposePort();
                 break;
             case OperationStep.DequeueOnExitingThread(int entries):
                 DequeueOnExitingThread(entries);
@@ -320,6 +329,11 @@ internal sealed class OperationRunner : IDisposable
     /// </summary>
     private void End()
     {
+        if (_portDisposed)
+        {
+            return; // Checked when it was disposed.
+        }
+
         long deadline = Environment.TickCount64 + DeadlineMilliseconds;
         while (true)
         {
@@ -422,6 +436,40 @@ internal sealed class OperationRunner : IDisposable
             .Where(b => b.state is { } state && (state & 1) != 0)
             .Select(b => $"buffer {b.id} (lease {b.state >> 1})");
         return $"the pool counts {lent ?? "?"} lent, marked lent: [{string.Join(", ", buffers)}]";
+    }
+
+    /// <summary>Disposes the port with operations pending and checks what disposal promises.</summary>
+    private void DisposePort()
+    {
+        _portDisposed = true;
+        Internal.BufferPool? pool = _model.UsedPool ? _port.Core.Engine.Buffers : null;
+        _coverage?.Count($"port disposed with {_model.Pending.Count()} operations pending");
+        _port.Dispose();
+        if (!_port.Core.Engine.ReleasedEverything)
+        {
+            throw new ModelViolation("The kernel still held operation memory when Dispose returned.");
+        }
+
+        if (!Throws<ObjectDisposedException>(() => _port.GetQueuedCompletionStatus(new CompletionEntry[1], out _, 0)))
+        {
+            throw new ModelViolation("A dequeue after Dispose did not throw ObjectDisposedException.");
+        }
+
+        foreach (CompletionEntry entry in _model.Lent)
+        {
+            if (!entry.PooledData.Span.SequenceEqual(((Operation)entry.Context!).Received))
+            {
+                throw new ModelViolation($"{entry.Context}'s pooled bytes changed after the port was disposed.");
+            }
+        }
+
+        ReturnLentBuffers(); // Allowed after disposal: the last one back frees the pool.
+        if (pool is not null && !SpinWait.SpinUntil(() => pool.IsReleased, 1000))
+        {
+            throw new ModelViolation($"The pool's memory was not freed after disposal and the last return: {LentBuffers(pool)}.");
+        }
+
+        _model.CheckStreams(prefixOnly: true);
     }
 
     private void ReturnLentBuffers()

@@ -50,6 +50,12 @@ internal abstract record OperationStep
     /// <summary>CancelIo on the listener: its pending Accepts.</summary>
     public sealed record CancelAccepts() : OperationStep;
 
+    /// <summary>
+    /// Disposes the port with whatever is pending and ends the sequence there: the kernel must let go of everything
+    /// before Dispose returns, nothing can be dequeued after, lent buffers stay readable and free the pool when given back.
+    /// </summary>
+    public sealed record DisposePort() : OperationStep;
+
     /// <summary>Dequeues on <paramref name="Threads"/> threads until every operation that must have completed has.</summary>
     public sealed record Dequeue(int Entries, int Threads) : OperationStep;
 
@@ -74,23 +80,24 @@ internal abstract record OperationStep
         Gen<int> threads = Gen.Frequency((4, Gen.Const(1)), (1, Gen.Int[2, 3]));
         List<(int, IGen<OperationStep>)> steps =
         [
-            (5, Gen.Select(connection, Gen.Bool, bytes, (c, client, b) => (OperationStep)new Receive(c, client, b))),
-            (3, Gen.Select(connection, Gen.Bool, (c, client) => (OperationStep)new ReceivePooled(c, client))),
-            (2, Gen.Select(Gen.Int[0, 3], Gen.Frequency((5, Gen.Const(false)), (1, Gen.Const(true))), (lent, twice) => (OperationStep)new ReturnBuffer(lent, twice))),
-            (6, Gen.Select(connection, Gen.Bool, bytes, (c, client, b) => (OperationStep)new Send(c, client, b))),
-            (2, Gen.Select(connection, Gen.Bool, Gen.Bool, (c, client, all) => (OperationStep)new CancelIo(c, client, all))),
-            (1, Gen.Select(connection, Gen.Bool, (c, client) => (OperationStep)new CloseSocket(c, client))),
-            (1, Gen.Select(connection, Gen.Bool, (c, client) => (OperationStep)new Dispose(c, client))),
-            (1, Gen.Select(connection, Gen.Bool, (c, client) => (OperationStep)new Dissociate(c, client))),
-            (1, Gen.Select(connection, Gen.Bool, (c, client) => (OperationStep)new Shutdown(c, client))),
-            (1, Gen.Bool.Select(portConnect => (OperationStep)new AcceptConnect(portConnect))),
-            (1, Gen.Const((OperationStep)new Accept())),
-            (1, Gen.Const((OperationStep)new CancelAccepts())),
-            (4, Gen.Select(entries, threads, (e, t) => (OperationStep)new Dequeue(e, t))),
+            (15, Gen.Select(connection, Gen.Bool, bytes, (c, client, b) => (OperationStep)new Receive(c, client, b))),
+            (9, Gen.Select(connection, Gen.Bool, (c, client) => (OperationStep)new ReceivePooled(c, client))),
+            (6, Gen.Select(Gen.Int[0, 3], Gen.Frequency((5, Gen.Const(false)), (1, Gen.Const(true))), (lent, twice) => (OperationStep)new ReturnBuffer(lent, twice))),
+            (18, Gen.Select(connection, Gen.Bool, bytes, (c, client, b) => (OperationStep)new Send(c, client, b))),
+            (6, Gen.Select(connection, Gen.Bool, Gen.Bool, (c, client, all) => (OperationStep)new CancelIo(c, client, all))),
+            (3, Gen.Select(connection, Gen.Bool, (c, client) => (OperationStep)new CloseSocket(c, client))),
+            (3, Gen.Select(connection, Gen.Bool, (c, client) => (OperationStep)new Dispose(c, client))),
+            (3, Gen.Select(connection, Gen.Bool, (c, client) => (OperationStep)new Dissociate(c, client))),
+            (3, Gen.Select(connection, Gen.Bool, (c, client) => (OperationStep)new Shutdown(c, client))),
+            (3, Gen.Bool.Select(portConnect => (OperationStep)new AcceptConnect(portConnect))),
+            (3, Gen.Const((OperationStep)new Accept())),
+            (3, Gen.Const((OperationStep)new CancelAccepts())),
+            (12, Gen.Select(entries, threads, (e, t) => (OperationStep)new Dequeue(e, t))),
+            (1, Gen.Const((OperationStep)new DisposePort())),
         ];
         if (exitingThreads)
         {
-            steps.Add((1, entries.Select(e => (OperationStep)new DequeueOnExitingThread(e))));
+            steps.Add((3, entries.Select(e => (OperationStep)new DequeueOnExitingThread(e))));
         }
 
         return Gen.Frequency([.. steps]);
