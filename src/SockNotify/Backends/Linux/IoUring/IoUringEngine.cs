@@ -482,6 +482,19 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             operation.State = OperationState.Pending;
             ref OperationList side = ref owner.SideOf(operation);
             int result = completion.Result;
+            if (result == -(int)Errno.ECANCELED && !cancelling && !owner.IsRemoved && !_disposing)
+            {
+                // Nobody asked: the kernel cancels a request when the thread that submitted it exits, and any thread that
+                // dequeues submits operations others started. The operation is still the caller's: submit it again.
+                SocketError resubmitted = Submit(operation);
+                if (resubmitted == SocketError.IOPending)
+                {
+                    return;
+                }
+
+                operation.Error = resubmitted;
+            }
+
             if (operation.Kind == OperationKind.ReceivePooled && result == -(int)Errno.ENOBUFS)
             {
                 if (!cancelling && !owner.IsRemoved && !_disposing)
