@@ -210,6 +210,13 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
     public abstract void Dissociate(Association association);
 
     /// <summary>
+    /// Disposes a socket whose association and registration this port already ended (<see cref="CompletionPort.CloseSocket"/>).
+    /// .NET closes a socket abortively (RST) when a call of another thread holds its handle at that moment, so an
+    /// engine that holds handles outside its socket's lock closes it where none does.
+    /// </summary>
+    public virtual void CloseSocket(Socket socket) => socket.Dispose();
+
+    /// <summary>
     /// Starts an operation already on its side's list, under the association's lock; completions it produces at once
     /// go to the sink. Returns IOPending, or the error that kept it from starting (nothing will be queued).
     /// </summary>

@@ -43,6 +43,44 @@ public class FaultTests
     }
 
     [Fact]
+    public async Task CloseSocket_during_another_threads_submission_still_ends_the_connection_with_FIN()
+    {
+        using CompletionPort port = Ports.Create(CompletionPortBackend.IoUring);
+        using TcpPair pair = Ports.AssociatedPair(port, "key");
+        using ManualResetEventSlim entered = new();
+        using ManualResetEventSlim release = new();
+        int enters = 0;
+        Task<SocketError> closed;
+        using (Interop.Faults.Install(Interop.Faults.Call.IoUringEnter, RingOf(port), () =>
+        {
+            if (Interlocked.Increment(ref enters) == 1)
+            {
+                entered.Set();
+                release.Wait(TimeSpan.FromSeconds(10)); // An enter that takes its time, holding the handles it submits.
+            }
+
+            return Interop.Fault.None;
+        }))
+        {
+            Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
+            Task submitter = Task.Factory.StartNew(() => Expect.Completion(port), TaskCreationOptions.LongRunning);
+            Assert.True(entered.Wait(TimeSpan.FromSeconds(5)), "No enter was made.");
+            closed = Task.Run(() =>
+            {
+                port.CloseSocket(pair.Server);
+                return SocketError.Success;
+            });
+            await Task.Delay(100);
+            release.Set();
+            await closed.WaitAsync(TimeSpan.FromSeconds(5));
+            await submitter.WaitAsync(TimeSpan.FromSeconds(5));
+        }
+
+        pair.Client.ReceiveTimeout = 2000;
+        Assert.Equal(0, pair.Client.Receive(new byte[1])); // FIN: a reset would throw ConnectionReset here.
+    }
+
+    [Fact]
     public void CloseSocket_retries_a_refused_submission_and_still_closes_in_order()
     {
         using CompletionPort port = Ports.Create(CompletionPortBackend.IoUring);

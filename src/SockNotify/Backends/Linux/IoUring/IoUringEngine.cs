@@ -306,6 +306,8 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         return Epoll.Wait(ready, completionsWaiting ? 0 : timeoutMilliseconds);
     }
 
+    public override void CloseSocket(System.Net.Sockets.Socket socket) => _submissions.CloseBetweenEnters(socket);
+
     // Associated sockets are never in the epoll set with this engine.
     protected override void OnAssociationReady(Association association, SocketNotifyEvents events, ref CompletionSink sink)
     {
