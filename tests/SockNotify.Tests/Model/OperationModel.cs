@@ -13,10 +13,9 @@ namespace SockNotify.Tests.Model;
 /// completion reports, in start order, and the receives (in start order) get a prefix of them, all of them when the
 /// connection ends cleanly. A receive gets 1 to its size bytes, or 0 only once the peer sent its FIN; a pooled receive
 /// gets them in a pool buffer given back exactly once (a second return throws), and no other completion holds a buffer.
-/// A cancelled, dissociated or closed
-/// operation completes with OperationAborted (and no bytes for a receive) or with a result it already had. Errors and
-/// short sends only once the connection was broken (an end closed) or the sender shut down. Accepts are served in start
-/// order. At the end, every operation has completed, the port holds none, no buffer stays lent and the pool is freed.
+/// A cancelled, dissociated or closed operation completes with OperationAborted (and no bytes for a receive) or with a
+/// result it already had. Errors and short sends only once the connection was broken (an end closed) or the sender shut
+/// down. Accepts are served in start order. At the end, every operation has completed, the port holds none, no buffer stays lent and the pool is freed.
 /// A port disposed with operations pending has let the kernel go of everything when Dispose returns, lets no one
 /// dequeue, and leaves lent buffers readable until they are given back, the last return freeing the pool.</para>
 /// <para><b>What must complete</b> before a dequeue step ends (<see cref="MustComplete"/>): cancelled ones and those of
