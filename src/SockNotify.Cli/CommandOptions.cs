@@ -22,6 +22,29 @@ internal static class CommandOptions
 
     private static readonly TimeSpan MaxDuration = TimeSpan.FromHours(1);
 
+    /// <summary>The names <c>--backend</c> accepts, for <see cref="CompletionPortBackend"/>'s members in order.</summary>
+    public static readonly string[] BackendNames = ["auto", "io-uring", "epoll"];
+
+    /// <summary>The <see cref="CompletionPort"/> backend of the engines that have one.</summary>
+    public static Option<CompletionPortBackend> Backend(string description) => new("--backend")
+    {
+        Description = description,
+        HelpName = string.Join('|', BackendNames),
+        DefaultValueFactory = _ => CompletionPortBackend.Automatic,
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Single().Value;
+            int index = Array.IndexOf(BackendNames, text);
+            if (index < 0)
+            {
+                result.AddError($"--backend: '{text}' is not one of {string.Join(", ", BackendNames)}.");
+                return default;
+            }
+
+            return (CompletionPortBackend)index;
+        },
+    };
+
     /// <summary>A comma-separated list (the option may also be repeated); empty items are refused.</summary>
     public static string[] SplitList(System.CommandLine.Parsing.ArgumentResult result, string name)
     {

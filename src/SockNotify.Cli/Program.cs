@@ -7,6 +7,7 @@ RootCommand root = new("socknotify: Winsock-style socket state notifications on 
     EchoCommand.Create(),
     LoadCommand.Create(),
     BenchCommand.Create(),
+    SoakCommand.Create(),
 };
 
 // Redirected output (CI, a file) has no terminal width; give tables room rather than fold every cell.

@@ -95,6 +95,6 @@ public class BenchTests
     }
 }
 
-/// <summary>Tests that pin processes to CPUs and time them run alone, after the parallel ones.</summary>
+/// <summary>Tests that pin processes to CPUs and time them, or load every CPU (soaks), run alone, after the parallel ones.</summary>
 [CollectionDefinition(nameof(MeasuresTheMachine), DisableParallelization = true)]
 public sealed class MeasuresTheMachine;

@@ -23,6 +23,10 @@ public partial class CommandLineTests
     [InlineData("bench", "--connections", "100,,1000")]
     [InlineData("bench", "--engines", ",")]
     [InlineData("bench", "--engines", "notify,bogus")]
+    [InlineData("soak", "--engine", "sockets", "--backend", "epoll")]
+    [InlineData("soak", "--backend", "kqueue")]
+    [InlineData("soak", "--connections", "0")]
+    [InlineData("soak", "--duration", "0s")]
     [InlineData("no-such-command")]
     public async Task Bad_arguments_print_a_message_and_exit_2(params string[] arguments)
     {

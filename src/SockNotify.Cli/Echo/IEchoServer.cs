@@ -12,6 +12,9 @@ internal interface IEchoServer : IAsyncDisposable
     /// <summary>The address the server listens on (with the real port when 0 was asked for).</summary>
     IPEndPoint LocalEndPoint { get; }
 
+    /// <summary>The backend of the engine's <see cref="CompletionPort"/>; null for the engines that have none.</summary>
+    CompletionPortBackend? Backend => null;
+
     /// <summary>Stops accepting, closes every connection and releases everything. Returns a one-line summary.</summary>
     Task<string> StopAsync();
 }
@@ -26,11 +29,18 @@ internal static class EchoEngines
 
     public static readonly string[] Names = [Notify, Completion, Sockets, Kestrel];
 
-    /// <summary>Starts an engine listening on <paramref name="endPoint"/>; throws when the address cannot be bound.</summary>
-    public static async Task<IEchoServer> StartAsync(string engine, IPEndPoint endPoint, int threads) => engine switch
+    /// <summary>The engines built on a <see cref="CompletionPort"/>, whose port backend can be chosen.</summary>
+    public static readonly string[] OnCompletionPort = [Notify, Completion];
+
+    /// <summary>
+    /// Starts an engine listening on <paramref name="endPoint"/>; throws when the address cannot be bound, or when
+    /// <paramref name="backend"/> (used by the engines <see cref="OnCompletionPort"/> only) is not available.
+    /// </summary>
+    public static async Task<IEchoServer> StartAsync(
+        string engine, IPEndPoint endPoint, int threads, CompletionPortBackend backend = CompletionPortBackend.Automatic) => engine switch
     {
-        Notify => NotifyEchoServer.Start(endPoint, threads),
-        Completion => CompletionEchoServer.Start(endPoint, threads),
+        Notify => NotifyEchoServer.Start(endPoint, threads, backend),
+        Completion => CompletionEchoServer.Start(endPoint, threads, backend),
         Sockets => SocketsEchoServer.Start(endPoint),
         Kestrel => await KestrelEchoServer.StartAsync(endPoint).ConfigureAwait(false),
         _ => throw new ArgumentOutOfRangeException(nameof(engine), engine, $"Unknown engine; one of {string.Join(", ", Names)}."),

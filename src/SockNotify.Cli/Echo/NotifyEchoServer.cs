@@ -24,7 +24,7 @@ internal sealed class NotifyEchoServer : IEchoServer
     /// <summary>The key of the posted packet that stops one worker.</summary>
     private static readonly object StopKey = new();
 
-    private readonly CompletionPort _port = new();
+    private readonly CompletionPort _port;
     private readonly Socket _listener;
     private readonly Thread[] _workers;
     private readonly ConcurrentDictionary<Connection, byte> _connections = new();
@@ -33,8 +33,9 @@ internal sealed class NotifyEchoServer : IEchoServer
     private long _accepted;
     private int _stopped;
 
-    private NotifyEchoServer(Socket listener, int threads)
+    private NotifyEchoServer(Socket listener, int threads, CompletionPortBackend backend)
     {
+        _port = new CompletionPort(new CompletionPortOptions { Backend = backend });
         _listener = listener;
         _persistent = threads == 1;
         _connectionTrigger = _persistent
@@ -50,7 +51,9 @@ internal sealed class NotifyEchoServer : IEchoServer
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_listener.LocalEndPoint!;
 
-    public static NotifyEchoServer Start(IPEndPoint endPoint, int threads)
+    public CompletionPortBackend? Backend => _port.Backend;
+
+    public static NotifyEchoServer Start(IPEndPoint endPoint, int threads, CompletionPortBackend backend = CompletionPortBackend.Automatic)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         Socket listener = new(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -60,7 +63,7 @@ internal sealed class NotifyEchoServer : IEchoServer
             listener.Bind(endPoint);
             listener.Listen();
             listener.Blocking = false;
-            server = new NotifyEchoServer(listener, threads);
+            server = new NotifyEchoServer(listener, threads, backend);
             SocketNotifyRegistration registration = new()
             {
                 Socket = listener,

@@ -90,6 +90,9 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
         }
     }
 
+    /// <summary>Pooled buffers the user holds now (none before the pool exists).</summary>
+    public int BuffersLent => Volatile.Read(ref _buffers)?.Lent ?? 0;
+
     /// <summary>Whether a pooled receive could find a buffer now.</summary>
     public abstract bool HasFreeBuffer { get; }
 
@@ -126,6 +129,7 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
 
             if (produced > 0)
             {
+                WrapAcceptedSockets(entries[..produced]);
                 count = produced;
                 return CompletionWaitResult.Success;
             }
@@ -143,6 +147,41 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
             }
 
             waitMilliseconds = (int)Math.Ceiling(remaining);
+        }
+    }
+
+    /// <summary>
+    /// Makes the Sockets of the Accepts about to be delivered, on the dequeuing thread with no lock held (see
+    /// <see cref="Operation.SetAccepted"/>). If a wrap throws (only for something worse than a socket error, which
+    /// becomes the Accept's result), that Accept's descriptor is closed and every other entry goes back to the queue.
+    /// </summary>
+    private void WrapAcceptedSockets(Span<CompletionEntry> delivered)
+    {
+        for (int i = 0; i < delivered.Length; i++)
+        {
+            if (!delivered[i].HoldsAcceptedDescriptor)
+            {
+                continue;
+            }
+
+            try
+            {
+                delivered[i] = delivered[i].WithAcceptedSocket();
+            }
+            catch
+            {
+                foreach (ref readonly CompletionEntry entry in delivered[..i])
+                {
+                    Post(entry);
+                }
+
+                foreach (ref readonly CompletionEntry entry in delivered[(i + 1)..])
+                {
+                    Post(entry);
+                }
+
+                throw;
+            }
         }
     }
 

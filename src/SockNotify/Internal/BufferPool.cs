@@ -70,6 +70,9 @@ internal sealed unsafe class BufferPool : IDisposable
 
     public bool HasFree => Volatile.Read(ref _freeCount) > 0;
 
+    /// <summary>Buffers the user holds now.</summary>
+    public int Lent => Volatile.Read(ref _lent);
+
     /// <summary>Frees the slab now, or when the last lent buffer comes back: lent data stays readable until then.</summary>
     public void Dispose()
     {

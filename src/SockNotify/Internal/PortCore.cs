@@ -22,7 +22,8 @@ internal sealed class PortCore
         Registrations = new RegistrationTable(this);
         Registrar = new Registrar(this);
         Operations = new OperationManager(this);
-        Engine = PortEngine.Create(this, options); // Last: engines may call into the parts above from now on.
+        Engine = PortEngine.Create(this, options); // Engines may call into the parts above from now on.
+        PortMetrics.Add(this);
     }
 
     public PortLifetime Lifetime { get; }
@@ -47,6 +48,7 @@ internal sealed class PortCore
         }
 
         Operations.LeaveSweeper();
+        PortMetrics.Remove(this);
         List<Association> ended = [];
         Registrations.Clear(ended);
         // One wake reaches one waiter; each waiter that sees the port closed passes the wake on.

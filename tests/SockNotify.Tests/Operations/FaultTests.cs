@@ -19,7 +19,7 @@ public class FaultTests
         byte[] buffer = new byte[16];
         int number;
         int reused;
-        using (Interop.Faults.Install(RingOf(port), _ => Interop.Errno.EBUSY)) // The kernel takes no entry for now.
+        using (Interop.Faults.Install(Interop.Faults.Call.IoUringEnter, RingOf(port), () => Interop.Errno.EBUSY)) // The kernel takes no entry for now.
         {
             Expect.Started(port.Receive(first.Server, buffer, SocketFlags.None, "first"));
             number = (int)first.Server.Handle;
@@ -50,7 +50,7 @@ public class FaultTests
         Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
         Expect.Nothing(port, 20); // Submitted by that wait.
         int refused = 0;
-        using (Interop.Faults.Install(RingOf(port), _ => Interlocked.Increment(ref refused) <= 5 ? Interop.Errno.EBUSY : 0))
+        using (Interop.Faults.Install(Interop.Faults.Call.IoUringEnter, RingOf(port), () => Interlocked.Increment(ref refused) <= 5 ? Interop.Errno.EBUSY : 0))
         {
             port.CloseSocket(pair.Server);
         }
@@ -76,7 +76,7 @@ public class FaultTests
             Expect.Started(port.Receive(pairs[0].Server, new byte[8], SocketFlags.None, null));
             Expect.Nothing(port, 20); // In the kernel.
             int refused = 0;
-            using (Interop.Faults.Install(RingOf(port), _ => Interlocked.Increment(ref refused) <= 20 ? Interop.Errno.EBUSY : 0))
+            using (Interop.Faults.Install(Interop.Faults.Call.IoUringEnter, RingOf(port), () => Interlocked.Increment(ref refused) <= 20 ? Interop.Errno.EBUSY : 0))
             {
                 Expect.Started(port.Receive(pairs[1].Server, new byte[8], SocketFlags.None, null));
                 Expect.Started(port.Receive(pairs[2].Server, new byte[8], SocketFlags.None, null)); // The queue is full.
@@ -115,7 +115,7 @@ public class FaultTests
 
         Expect.Nothing(port, 20); // The multishot accept is in the kernel.
         List<CompletionEntry> entries;
-        using (Interop.Faults.Install(RingOf(port), _ => Interop.Errno.EBUSY)) // From now on the kernel takes nothing.
+        using (Interop.Faults.Install(Interop.Faults.Call.IoUringEnter, RingOf(port), () => Interop.Errno.EBUSY)) // From now on the kernel takes nothing.
         {
             Expect.Started(port.Receive(x.Server, new byte[4], SocketFlags.None, "x"));
             Expect.Started(port.Receive(y.Server, new byte[4], SocketFlags.None, "y")); // The submission queue is full.

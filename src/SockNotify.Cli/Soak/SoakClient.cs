@@ -1,0 +1,44 @@
+using System.Net;
+
+namespace SockNotify.Cli.Soak;
+
+/// <summary>
+/// One of the soak's clients: one connection at a time, each drawn at random (0 to 4 messages of 1 B to 64 KiB,
+/// log-uniform so that small and large both occur; ended by half-close, close or reset), then the next, until told to
+/// stop. Its random choices come from the seed and its index, so a run's plans repeat with the same seed.
+/// </summary>
+internal sealed class SoakClient(IPEndPoint server, int index, int seed, SoakTally tally)
+{
+    private const int MaxMessages = 4;
+    private const int MaxMessageBits = 16; // 64 KiB.
+
+    // Not HashCode.Combine: it is randomized per process, and a seed must repeat its plans.
+    private readonly Random _random = new((int)SoakStream.Key(seed, index, connection: -1));
+
+    /// <summary>Runs connections until <paramref name="stopping"/> (the current one finishes) or <paramref name="abort"/> (it is dropped).</summary>
+    public async Task RunAsync(CancellationToken stopping, CancellationToken abort)
+    {
+        for (long number = 0; !stopping.IsCancellationRequested && !abort.IsCancellationRequested; number++)
+        {
+            SoakConnectionPlan plan = Draw(number);
+            if (!await SoakConnection.RunAsync(server, plan, tally, $"client {index} connection {number}", abort).ConfigureAwait(false))
+            {
+                return; // The failure is in the tally, which ends the soak.
+            }
+        }
+    }
+
+    private SoakConnectionPlan Draw(long number)
+    {
+        int[] messages = new int[_random.Next(MaxMessages + 1)];
+        for (int i = 0; i < messages.Length; i++)
+        {
+            messages[i] = (int)Math.Round(Math.Pow(2, _random.NextDouble() * MaxMessageBits));
+        }
+
+        SoakEnding ending = (SoakEnding)_random.Next(3);
+        long total = messages.Sum(m => (long)m);
+        long resetAt = ending == SoakEnding.Reset ? _random.NextInt64(total + 1) : total;
+        return new SoakConnectionPlan(number, SoakStream.Key(seed, index, number), messages, ending, resetAt, _random.Next());
+    }
+}

@@ -1,0 +1,280 @@
+using System.Buffers;
+using System.Net.Sockets;
+
+namespace SockNotify.Cli.Soak;
+
+/// <summary>How a soak connection ends.</summary>
+internal enum SoakEnding
+{
+    /// <summary>Shutdown Send after the last message; the server must echo everything, then close (FIN).</summary>
+    HalfClose,
+
+    /// <summary>A graceful close once every byte came back.</summary>
+    Close,
+
+    /// <summary>Linger 0 and close (RST) at a random byte, usually with data in flight both ways.</summary>
+    Reset,
+}
+
+/// <summary>What one connection will do, drawn before it connects.</summary>
+internal sealed record SoakConnectionPlan(long Number, ulong Key, int[] Messages, SoakEnding Ending, long ResetAt, int ChunkSeed)
+{
+    public long Total => Messages.Sum(m => (long)m);
+}
+
+/// <summary>
+/// One connection of a soak client. A sender writes the plan's messages, each cut into random chunks, and after a
+/// message either waits for its echo or goes straight on (so the server sees messages split and merged); a receiver
+/// waits for data with a zero-byte read (holding no buffer while idle, so 9,000 connections cost little), reads it in
+/// random lengths and checks every byte against the connection's stream. Errors other than the ones its own reset
+/// causes, a wrong or extra byte, an early end and 30 s without finishing are failures.
+/// </summary>
+internal sealed class SoakConnection : IDisposable
+{
+    private const int MaxRead = 64 * 1024;
+
+    private readonly Socket _socket;
+    private readonly SoakConnectionPlan _plan;
+    private readonly SoakTally _tally;
+    private readonly string _name;
+    private readonly SemaphoreSlim _echoed = new(0);
+    private long _sent;
+    private long _received;
+    private volatile bool _receiverDone;
+    private volatile bool _resetting;
+
+    private SoakConnection(Socket socket, SoakConnectionPlan plan, SoakTally tally, string name)
+    {
+        _socket = socket;
+        _plan = plan;
+        _tally = tally;
+        _name = name;
+    }
+
+    /// <summary>How long one connection may take from connect to its end before the soak fails as stalled.</summary>
+    public static TimeSpan Timeout { get; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Connects, runs the plan and ends the connection; returns false (with the failure reported) if it failed.</summary>
+    public static async Task<bool> RunAsync(System.Net.IPEndPoint server, SoakConnectionPlan plan, SoakTally tally, string name, CancellationToken abort)
+    {
+        using CancellationTokenSource deadline = CancellationTokenSource.CreateLinkedTokenSource(abort);
+        deadline.CancelAfter(Timeout);
+        Socket socket;
+        try
+        {
+            socket = new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        }
+        catch (SocketException e)
+        {
+            return Failed(tally, name, plan, $"no socket: {Describe(e, abort)}", abort); // Out of descriptors, usually.
+        }
+
+        using SoakConnection connection = new(socket, plan, tally, name);
+        try
+        {
+            await socket.ConnectAsync(server, deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        {
+            return connection.Failed($"connect failed: {Describe(e, abort)}", abort);
+        }
+
+        tally.Opened();
+        bool ended = await connection.ExchangeAsync(deadline.Token, abort).ConfigureAwait(false);
+        socket.Dispose(); // A graceful close, unless the plan reset it already.
+        if (ended)
+        {
+            tally.Closed(reset: plan.Ending == SoakEnding.Reset);
+        }
+        else
+        {
+            tally.Abandoned();
+        }
+
+        return ended;
+    }
+
+    private async Task<bool> ExchangeAsync(CancellationToken deadline, CancellationToken abort)
+    {
+        Task<bool> receiving = ReceiveAsync(deadline, abort);
+        bool sent;
+        try
+        {
+            sent = await SendAsync(deadline).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            sent = Failed($"send failed after {Volatile.Read(ref _sent)} bytes sent, {Volatile.Read(ref _received)} echoed: {Describe(e, abort)}", abort);
+        }
+
+        if (!sent)
+        {
+            _resetting = true; // Give up on it: the receiver's errors from here on are this client's doing.
+            _socket.Dispose();
+        }
+
+        return await receiving.ConfigureAwait(false) && sent;
+    }
+
+    /// <summary>Sends the messages, then ends the connection as the plan says; false when the receiver failed meanwhile.</summary>
+    private async Task<bool> SendAsync(CancellationToken deadline)
+    {
+        Random random = new(_plan.ChunkSeed);
+        foreach (int size in _plan.Messages)
+        {
+            for (int left = size; left > 0;)
+            {
+                if (_sent == _plan.ResetAt)
+                {
+                    return Reset();
+                }
+
+                // Half of the chunks are the whole rest of the message; the others cut it at a random byte.
+                int chunk = random.Next(2) == 0 ? left : random.Next(1, left + 1);
+                chunk = (int)Math.Min(chunk, _plan.ResetAt - _sent);
+                byte[] buffer = ArrayPool<byte>.Shared.Rent(chunk);
+                try
+                {
+                    SoakStream.Fill(_plan.Key, _sent, buffer.AsSpan(0, chunk));
+                    // The receiver checks against _sent: publish the bytes as sent before the echo can arrive.
+                    Volatile.Write(ref _sent, _sent + chunk);
+                    await _socket.SendAsync(buffer.AsMemory(0, chunk), SocketFlags.None, deadline).ConfigureAwait(false);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+
+                left -= chunk;
+            }
+
+            // Ping-pong or pipelined, at random: waiting keeps this message apart from the next at the server.
+            if (random.Next(2) == 0 && !await EchoedAsync(_sent, deadline).ConfigureAwait(false))
+            {
+                return false;
+            }
+        }
+
+        switch (_plan.Ending)
+        {
+            case SoakEnding.Reset:
+                return Reset();
+            case SoakEnding.HalfClose:
+                _socket.Shutdown(SocketShutdown.Send); // The receiver reads on until the server's FIN.
+                return true;
+            default:
+                return await EchoedAsync(_plan.Total, deadline).ConfigureAwait(false); // Then the caller closes.
+        }
+    }
+
+    private bool Reset()
+    {
+        _resetting = true;
+        _socket.LingerState = new LingerOption(true, 0);
+        _socket.Dispose(); // With linger 0 this sends RST, even with the receiver's read pending.
+        return true;
+    }
+
+    /// <summary>Waits until <paramref name="bytes"/> came back verified; false if the receiver stopped first.</summary>
+    private async Task<bool> EchoedAsync(long bytes, CancellationToken deadline)
+    {
+        while (Volatile.Read(ref _received) < bytes)
+        {
+            if (_receiverDone)
+            {
+                return false;
+            }
+
+            await _echoed.WaitAsync(deadline).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    private async Task<bool> ReceiveAsync(CancellationToken deadline, CancellationToken abort)
+    {
+        Random random = new(~_plan.ChunkSeed);
+        try
+        {
+            while (true)
+            {
+                if (_plan.Ending == SoakEnding.Close && _received == _plan.Total)
+                {
+                    return true; // Everything is back; the close is the sender's.
+                }
+
+                // Wait for data without a buffer, then read it in a random length.
+                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, deadline).ConfigureAwait(false);
+                int length = random.Next(1, MaxRead + 1);
+                byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+                byte[] scratch = ArrayPool<byte>.Shared.Rent(length);
+                try
+                {
+                    int count = await _socket.ReceiveAsync(buffer.AsMemory(0, length), SocketFlags.None, deadline).ConfigureAwait(false);
+                    if (count == 0)
+                    {
+                        return _received == _plan.Total && _plan.Ending == SoakEnding.HalfClose
+                            || Failed($"the server closed the connection after echoing {_received} of {Volatile.Read(ref _sent)} bytes sent", abort);
+                    }
+
+                    if (_received + count > Volatile.Read(ref _sent))
+                    {
+                        return Failed($"{_received + count} bytes echoed, more than the {Volatile.Read(ref _sent)} sent", abort);
+                    }
+
+                    int mismatch = SoakStream.FirstMismatch(_plan.Key, _received, buffer.AsSpan(0, count), scratch);
+                    if (mismatch >= 0)
+                    {
+                        long offset = _received + mismatch;
+                        return Failed($"echoed byte {offset} is {buffer[mismatch]}, sent {SoakStream.ByteAt(_plan.Key, offset)}", abort);
+                    }
+
+                    Volatile.Write(ref _received, _received + count);
+                    _tally.Verified(count);
+                    _echoed.Release();
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    ArrayPool<byte>.Shared.Return(scratch);
+                }
+            }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // After its own reset the client's read fails; that is the reset working, not the server failing.
+            return _resetting || Failed($"receive failed after {_received} bytes echoed of {Volatile.Read(ref _sent)} sent: {Describe(e, abort)}", abort);
+        }
+        finally
+        {
+            _receiverDone = true;
+            _echoed.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        _socket.Dispose();
+        _echoed.Dispose();
+    }
+
+    /// <summary>Reports a failure unless the whole soak is being aborted (then errors are its consequence); returns false.</summary>
+    private bool Failed(string why, CancellationToken abort) => Failed(_tally, _name, _plan, why, abort);
+
+    private static bool Failed(SoakTally tally, string name, SoakConnectionPlan plan, string why, CancellationToken abort)
+    {
+        if (!abort.IsCancellationRequested)
+        {
+            tally.Fail($"{name} ({plan.Ending}, {plan.Messages.Length} messages, {plan.Total} bytes): {why}");
+        }
+
+        return false;
+    }
+
+    private static string Describe(Exception e, CancellationToken abort) => e switch
+    {
+        SocketException socket => $"{socket.SocketErrorCode} ({socket.Message})",
+        OperationCanceledException when !abort.IsCancellationRequested => $"not done after {Timeout.TotalSeconds:0} s",
+        _ => e.GetType().Name,
+    };
+}
