@@ -15,8 +15,9 @@ namespace SockNotify.Tests.Model;
 /// few worker threads (they spend most of their time in the kernel).</para>
 /// <para><b>Shrinking.</b> The first failing sequence (lowest index) is handed to CsCheck's <c>Sample</c> with its
 /// own seed and a time budget: CsCheck replays it, then searches for smaller failing sequences. The smallest failure
-/// seen (fewest steps, then shortest text) is then polished by deleting single steps while it still fails, and
-/// printed with <see cref="SequencePrinter"/>.</para>
+/// seen (fewest steps, then shortest text) is then polished by deleting single steps and simplifying arguments while
+/// it still fails, and printed with <see cref="SequencePrinter"/>. A failure that depends on timing may not fail
+/// again: the message says how often the printed sequence failed in 3 reruns.</para>
 /// <para><b>Switches.</b> <c>SOCKNOTIFY_MODEL_SEED</c>: a CsCheck seed string to start from, or <c>random</c> for a
 /// fresh one (printed); <c>SOCKNOTIFY_MODEL_ITERATIONS</c>: sequences per run (default 10,000);
 /// <c>SOCKNOTIFY_MODEL_SHRINK_SECONDS</c>: how long a failure is shrunk (default 60).</para>

@@ -338,7 +338,7 @@ internal sealed class NotificationModel
         }
 
         _lastPostByThread[thread] = post.Number;
-        _coverage?.Count(thread == 0 ? "post" : "post, on one of several threads");
+        _coverage?.Count("post");
         _posts.RemoveAt(index);
     }
 

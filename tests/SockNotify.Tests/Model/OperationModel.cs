@@ -12,10 +12,12 @@ namespace SockNotify.Tests.Model;
 /// one at a time in start order, so the bytes of a direction are the sends' bytes, each cut to the count its
 /// completion reports, in start order, and the receives (in start order) get a prefix of them, all of them when the
 /// connection ends cleanly. A receive gets 1 to its size bytes, or 0 only once the peer sent its FIN; a pooled receive
-/// gets them in a pool buffer given back exactly once (a second return throws). A cancelled, dissociated or closed
-/// operation completes with OperationAborted (and no bytes for a receive) or with a result it already had. Errors and
-/// short sends only once the connection was broken (an end closed) or the sender shut down. Accepts are served in start
-/// order. At the end, every operation has completed, the port holds none, no buffer stays lent and the pool is freed.</para>
+/// gets them in a pool buffer given back exactly once (a second return throws), and no other completion holds a buffer.
+/// A cancelled, dissociated or closed operation completes with OperationAborted (and no bytes for a receive) or with a
+/// result it already had. Errors and short sends only once the connection was broken (an end closed) or the sender shut
+/// down. Accepts are served in start order. At the end, every operation has completed, the port holds none, no buffer stays lent and the pool is freed.
+/// A port disposed with operations pending has let the kernel go of everything when Dispose returns, lets no one
+/// dequeue, and leaves lent buffers readable until they are given back, the last return freeing the pool.</para>
 /// <para><b>What must complete</b> before a dequeue step ends (<see cref="MustComplete"/>): cancelled ones and those of
 /// closed sockets; the first receive of a side when bytes sent to it are unreceived or a send that is not cancelled is
 /// on its way, or its peer ended its sending, and for a pooled receive a buffer is free; sends while no more than
@@ -196,7 +198,7 @@ internal sealed class OperationModel
         return operation;
     }
 
-    /// <summary>The operations that must complete before a dequeue step ends, in words; empty when none.</summary>
+    /// <summary>The operations that must complete before a dequeue step ends; empty when none.</summary>
     public List<Operation> MustComplete()
     {
         List<Operation> must = [.. Pending.Where(o => o.CancelRequested || o.Kind == OperationKind.Connect)];
@@ -227,7 +229,7 @@ internal sealed class OperationModel
     /// the connection broke or was shut down before everything was read), and Accepts took connections in order.
     /// </summary>
     /// <param name="prefixOnly">The port was disposed with bytes on their way: every direction may have stopped short.</param>
-    public void CheckStreams(bool prefixOnly = false)
+    public void CheckStreamsAndAccepts(bool prefixOnly = false)
     {
         foreach (Connection connection in Connections)
         {

@@ -397,7 +397,7 @@ internal sealed class OperationRunner : IDisposable
             throw new ModelViolation($"The port holds {_port.OperationsInUse} operations after every one completed.");
         }
 
-        _model.CheckStreams();
+        _model.CheckStreamsAndAccepts();
         foreach ((End end, Socket socket) in _sockets.Where(s => !s.Key.Closed))
         {
             _port.CloseSocket(socket);
@@ -469,7 +469,7 @@ internal sealed class OperationRunner : IDisposable
             throw new ModelViolation($"The pool's memory was not freed after disposal and the last return: {LentBuffers(pool)}.");
         }
 
-        _model.CheckStreams(prefixOnly: true);
+        _model.CheckStreamsAndAccepts(prefixOnly: true);
     }
 
     private void ReturnLentBuffers()
