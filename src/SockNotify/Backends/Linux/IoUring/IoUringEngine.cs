@@ -400,6 +400,10 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             case OperationKind.Connect:
                 Prep.Connect(entry, fd, operation.AddressBuffer, operation.AddressLength, data);
                 break;
+            case OperationKind.Receive when operation.Length == 0:
+                // Waits for data as Winsock's zero-byte receive does: a one-byte peek into scratch memory (see Complete).
+                Prep.Receive(entry, fd, operation.AddressBuffer, 1, operation.MessageFlags | Interop.Socket.MSG_PEEK, data);
+                break;
             case OperationKind.Receive:
                 Prep.Receive(entry, fd, operation.Buffer, operation.Length, operation.MessageFlags, data);
                 break;
@@ -548,7 +552,8 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             }
             else if (operation.Kind != OperationKind.Connect)
             {
-                operation.Transferred = result;
+                // A zero-byte receive's one-byte peek transfers nothing.
+                operation.Transferred = operation.Kind == OperationKind.Receive && operation.Length == 0 ? 0 : result;
             }
 
             sink.Add(Port.Operations.Finish(operation));
