@@ -23,6 +23,9 @@ public static class CompletionPortServer
     /// <summary>Accepts kept posted on the listener, so that connections never wait for a worker to post one.</summary>
     public const int PostedAccepts = 8;
 
+    /// <summary>How long a worker pauses after a failed accept before posting it again.</summary>
+    private static readonly TimeSpan AcceptErrorPause = TimeSpan.FromMilliseconds(50);
+
     /// <summary>Clients connecting at once.</summary>
     public const int ClientCount = 64;
 
@@ -216,9 +219,18 @@ public static class CompletionPortServer
             switch (overlapPlus.OpCode)
             {
                 case OpCode.Accept:
+                    if (entry.SocketError == SocketError.OperationAborted)
+                    {
+                        Lookaside.Free(overlapPlus); // The listener closed: stop accepting.
+                        return;
+                    }
+
                     if (entry.SocketError != SocketError.Success)
                     {
-                        Lookaside.Free(overlapPlus); // The listener closed (OperationAborted): stop accepting.
+                        // Out of descriptors or memory: the connection waits in the listener's backlog, so an accept
+                        // posted at once would fail at once, again and again. Pause this worker, then post it again.
+                        Thread.Sleep(AcceptErrorPause);
+                        PostAccept(overlapPlus);
                         return;
                     }
 

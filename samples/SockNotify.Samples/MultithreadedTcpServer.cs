@@ -203,11 +203,20 @@ public static class MultithreadedTcpServer
         {
             return listenSocket.Accept();
         }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.ConnectionAborted or SocketError.ConnectionReset)
         {
+            return null; // Another thread took it, or the peer gave up before it was accepted.
+        }
+        catch (SocketException)
+        {
+            // Out of descriptors or memory: the connection stays in the backlog and the listener stays readable, so
+            // without a pause every thread would spin on it (libuv's test-emfile case). Pause, then let it report again.
+            Thread.Sleep(AcceptErrorPause);
             return null;
         }
     }
+
+    private static readonly TimeSpan AcceptErrorPause = TimeSpan.FromMilliseconds(50);
 
     /// <summary>One chunk per notification, as the seed does; returns true when the connection is over.</summary>
     private static bool ReceiveOnce(SocketContext context, byte[] dataBuffer)

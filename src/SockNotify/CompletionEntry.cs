@@ -9,11 +9,20 @@ namespace SockNotify;
 /// </summary>
 public readonly struct CompletionEntry
 {
-    /// <summary>The accepted socket or the pooled buffer of an operation's completion.</summary>
+    /// <summary>
+    /// The accepted socket or the pooled buffer of an operation's completion; inside the port, an Accept's result may
+    /// still be the sentinel of an unwrapped descriptor (see <see cref="ForAcceptedDescriptor"/>), never seen by callers.
+    /// </summary>
     private readonly object? _result;
 
-    /// <summary>The pooled buffer's lease, which <see cref="CompletionPort.ReturnBuffer"/> checks.</summary>
+    /// <summary>
+    /// The pooled buffer's lease, which <see cref="CompletionPort.ReturnBuffer"/> checks; or, until the entry is delivered,
+    /// an accepted connection's descriptor (see <see cref="ForAcceptedDescriptor"/>).
+    /// </summary>
     private readonly uint _lease;
+
+    /// <summary>The result of an Accept whose descriptor is not yet wrapped into a <see cref="Socket"/>.</summary>
+    private static readonly object s_acceptedDescriptor = new();
 
     internal CompletionEntry(object? completionKey, uint bytesTransferred, object? context)
     {
@@ -73,6 +82,26 @@ public readonly struct CompletionEntry
 
     internal PooledBuffer? PooledBuffer => _result as PooledBuffer;
 
+    /// <summary>
+    /// A successful Accept's entry as the engines produce it: the descriptor rides in the entry, and the dequeuing thread
+    /// makes the <see cref="Socket"/> with <see cref="WithAcceptedSocket"/> just before the caller sees it.
+    /// </summary>
+    internal static CompletionEntry ForAcceptedDescriptor(object? completionKey, object? context, int fd) =>
+        new(completionKey, 0, context, SocketError.Success, s_acceptedDescriptor, (uint)fd);
+
+    /// <summary>Whether this entry still holds an accepted descriptor that <see cref="WithAcceptedSocket"/> must wrap.</summary>
+    internal bool HoldsAcceptedDescriptor => ReferenceEquals(_result, s_acceptedDescriptor);
+
+    /// <summary>
+    /// The entry the caller receives for an accepted descriptor: with its new Socket, or with the error that kept .NET
+    /// from wrapping it (the descriptor is then closed).
+    /// </summary>
+    internal CompletionEntry WithAcceptedSocket()
+    {
+        SocketError error = Interop.Socket.WrapAccepted((int)_lease, out Socket? accepted);
+        return new CompletionEntry(CompletionKey, 0, Context, error, accepted);
+    }
+
     /// <summary>Gives the pooled buffer back under this entry's lease; false if that lease is over.</summary>
     internal bool TryReturnPooledBuffer(PooledBuffer buffer) => buffer.TryTakeBack(_lease);
 
@@ -82,7 +111,11 @@ public readonly struct CompletionEntry
     /// </summary>
     internal void DropUndelivered()
     {
-        AcceptSocket?.Dispose();
+        if (HoldsAcceptedDescriptor)
+        {
+            Interop.Close((int)_lease);
+        }
+
         if (PooledBuffer is { } buffer)
         {
             TryReturnPooledBuffer(buffer);

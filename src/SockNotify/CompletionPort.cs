@@ -232,13 +232,12 @@ public sealed partial class CompletionPort : IDisposable
         try
         {
             _core.Registrar.EndBeforeClose(socket.SafeHandle);
+            _core.Engine.CloseSocket(socket);
         }
         finally
         {
             _core.Lifetime.Exit();
         }
-
-        socket.Dispose();
     }
 
     /// <summary>

@@ -16,6 +16,9 @@ internal sealed class CompletionEchoServer : IEchoServer
     private const int PostedAccepts = 16;
     private const int DequeueCount = 64;
 
+    /// <summary>How long a failed accept waits before the next is posted.</summary>
+    private static readonly TimeSpan AcceptErrorPause = TimeSpan.FromMilliseconds(50);
+
     // The operation contexts: which operation completed (the seed's opcode). Static, so starting one allocates nothing.
     private static readonly object AcceptOperation = new();
     private static readonly object ReceiveOperation = new();
@@ -26,6 +29,8 @@ internal sealed class CompletionEchoServer : IEchoServer
     private readonly Socket _listener;
     private readonly Thread[] _workers;
     private readonly ConcurrentDictionary<Connection, byte> _connections = new();
+    private int _acceptsOwed;
+    private long _acceptRetryAt;
     private long _accepted;
     private int _stopped;
 
@@ -105,7 +110,12 @@ internal sealed class CompletionEchoServer : IEchoServer
         CompletionEntry[] entries = new CompletionEntry[DequeueCount];
         while (true)
         {
-            CompletionWaitResult result = _port.GetQueuedCompletionStatus(entries, out int count, Timeout.Infinite);
+            CompletionWaitResult result = _port.GetQueuedCompletionStatus(entries, out int count, UntilAcceptsDue());
+            if (result == CompletionWaitResult.TimedOut)
+            {
+                continue;
+            }
+
             if (result != CompletionWaitResult.Success)
             {
                 return;
@@ -162,16 +172,17 @@ internal sealed class CompletionEchoServer : IEchoServer
             return; // The listener closed.
         }
 
-        // Post the next accept first, so that a connection never waits for this one's set-up.
-        if (Volatile.Read(ref _stopped) == 0)
-        {
-            _port.Accept(_listener, AcceptOperation);
-        }
-
         if (entry.AcceptSocket is not { } socket)
         {
-            return; // A failed accept (the peer gave up, or descriptors ran out): the next one is posted.
+            // Out of descriptors or memory: the connection stays in the listener's backlog, so an accept posted now would
+            // fail at once, and again, spinning a core. The workers post it after a pause (libuv's test-emfile case). Not
+            // a timer: with no descriptor left, the runtime cannot start the thread a timer callback might need.
+            Volatile.Write(ref _acceptRetryAt, Environment.TickCount64 + (long)AcceptErrorPause.TotalMilliseconds);
+            Interlocked.Increment(ref _acceptsOwed);
+            return;
         }
+
+        PostAccept(); // Before this one's set-up, so that a connection never waits for it.
 
         Interlocked.Increment(ref _accepted);
         socket.NoDelay = true;
@@ -179,6 +190,36 @@ internal sealed class CompletionEchoServer : IEchoServer
         _connections.TryAdd(connection, 0);
         _port.Associate(socket, connection);
         connection.Receive();
+    }
+
+    /// <summary>How long a worker may wait before the failed accepts are due again (infinite when none failed).</summary>
+    private int UntilAcceptsDue()
+    {
+        if (Volatile.Read(ref _acceptsOwed) == 0)
+        {
+            return Timeout.Infinite;
+        }
+
+        long remaining = Volatile.Read(ref _acceptRetryAt) - Environment.TickCount64;
+        if (remaining > 0)
+        {
+            return (int)remaining;
+        }
+
+        for (int owed = Interlocked.Exchange(ref _acceptsOwed, 0); owed > 0; owed--)
+        {
+            PostAccept();
+        }
+
+        return Timeout.Infinite;
+    }
+
+    private void PostAccept()
+    {
+        if (Volatile.Read(ref _stopped) == 0)
+        {
+            _port.Accept(_listener, AcceptOperation);
+        }
     }
 
     private sealed class Connection(CompletionEchoServer server, Socket socket)

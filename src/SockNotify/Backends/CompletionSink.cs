@@ -12,6 +12,12 @@ internal ref struct CompletionSink(Span<CompletionEntry> entries, PortEngine ove
 
     public readonly int Room => _entries.Length - Count;
 
+    /// <summary>The caller's entries not yet written, for code that writes several at once (then <see cref="Advance"/>).</summary>
+    public readonly Span<CompletionEntry> Remaining => _entries[Count..];
+
+    /// <summary>Counts <paramref name="written"/> entries written into <see cref="Remaining"/>.</summary>
+    public void Advance(int written) => Count += written;
+
     public void Add(in CompletionEntry entry)
     {
         if (Count < _entries.Length)

@@ -129,6 +129,7 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
 
             if (produced > 0)
             {
+                WrapAcceptedSockets(entries[..produced]);
                 count = produced;
                 return CompletionWaitResult.Success;
             }
@@ -146,6 +147,41 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
             }
 
             waitMilliseconds = (int)Math.Ceiling(remaining);
+        }
+    }
+
+    /// <summary>
+    /// Makes the Sockets of the Accepts about to be delivered, on the dequeuing thread with no lock held (see
+    /// <see cref="Operation.SetAccepted"/>). If a wrap throws (only for something worse than a socket error, which
+    /// becomes the Accept's result), that Accept's descriptor is closed and every other entry goes back to the queue.
+    /// </summary>
+    private void WrapAcceptedSockets(Span<CompletionEntry> delivered)
+    {
+        for (int i = 0; i < delivered.Length; i++)
+        {
+            if (!delivered[i].HoldsAcceptedDescriptor)
+            {
+                continue;
+            }
+
+            try
+            {
+                delivered[i] = delivered[i].WithAcceptedSocket();
+            }
+            catch
+            {
+                foreach (ref readonly CompletionEntry entry in delivered[..i])
+                {
+                    Post(entry);
+                }
+
+                foreach (ref readonly CompletionEntry entry in delivered[(i + 1)..])
+                {
+                    Post(entry);
+                }
+
+                throw;
+            }
         }
     }
 
@@ -172,6 +208,13 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
 
     /// <summary>Forgets a socket whose association ended and whose operations were cancelled.</summary>
     public abstract void Dissociate(Association association);
+
+    /// <summary>
+    /// Disposes a socket whose association and registration this port already ended (<see cref="CompletionPort.CloseSocket"/>).
+    /// .NET closes a socket abortively (RST) when a call of another thread holds its handle at that moment, so an
+    /// engine that holds handles outside its socket's lock closes it where none does.
+    /// </summary>
+    public virtual void CloseSocket(Socket socket) => socket.Dispose();
 
     /// <summary>
     /// Starts an operation already on its side's list, under the association's lock; completions it produces at once

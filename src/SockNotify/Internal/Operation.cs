@@ -108,7 +108,8 @@ internal sealed unsafe class Operation
 
     public PooledBuffer? PooledBuffer { get; set; }
 
-    public Socket? AcceptedSocket { get; set; }
+    /// <summary>Accept: the connection's descriptor, wrapped into a <see cref="Socket"/> only when delivered (-1: none).</summary>
+    public int AcceptedDescriptor { get; private set; } = -1;
 
     public SocketError Error { get; set; }
 
@@ -201,26 +202,18 @@ internal sealed unsafe class Operation
             }
         }
 
-        object? result = Kind == OperationKind.Accept ? AcceptedSocket : PooledBuffer;
-        return new CompletionEntry(Owner.CompletionKey, (uint)Transferred, Context, Error, result, lease);
+        return AcceptedDescriptor >= 0
+            ? CompletionEntry.ForAcceptedDescriptor(Owner.CompletionKey, Context, AcceptedDescriptor)
+            : new CompletionEntry(Owner.CompletionKey, (uint)Transferred, Context, Error, PooledBuffer, lease);
     }
 
     /// <summary>
-    /// Completes an Accept with the descriptor accept4 returned (with SOCK_NONBLOCK): the caller's new socket, or the
-    /// error that kept .NET from wrapping it (the descriptor is then closed, never left to a finalizer).
+    /// Completes an Accept with the descriptor accept4 or io_uring returned (non-blocking). The descriptor travels in
+    /// the completion entry, and the dequeuing thread wraps it into a Socket with no lock held (see
+    /// <see cref="CompletionEntry.WithAcceptedSocket"/>): wrapping makes system calls, which must not serialize the
+    /// reaping of every other completion in an accept storm.
     /// </summary>
-    public void SetAccepted(int fd)
-    {
-        try
-        {
-            AcceptedSocket = new Socket(new SafeSocketHandle(fd, ownsHandle: true)) { Blocking = false };
-        }
-        catch (SocketException e)
-        {
-            Interop.Close(fd);
-            Error = e.SocketErrorCode;
-        }
-    }
+    public void SetAccepted(int fd) => AcceptedDescriptor = fd;
 
     /// <summary>Releases the pins and drops every reference, so a recycled operation keeps nothing alive.</summary>
     public void Reset()
@@ -240,7 +233,7 @@ internal sealed unsafe class Operation
         ReceivedAddress = null;
         AddressLength = 0;
         PooledBuffer = null;
-        AcceptedSocket = null;
+        AcceptedDescriptor = -1;
         Error = SocketError.Success;
         EngineFlags = 0;
         State = OperationState.Free;

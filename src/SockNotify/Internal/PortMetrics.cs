@@ -34,10 +34,12 @@ internal static class PortMetrics
     {
         lock (s_gate)
         {
+            s_ports.RemoveAll(entry => !entry.TryGetTarget(out _)); // Ports collected without being disposed.
             s_ports.Add(new WeakReference<PortCore>(port));
         }
     }
 
+    /// <summary>At the start of the port's disposal: from then on it counts nowhere (buffers it still lends included).</summary>
     public static void Remove(PortCore port)
     {
         lock (s_gate)
@@ -48,16 +50,23 @@ internal static class PortMetrics
 
     private static int Sum(Func<PortCore, int> figure)
     {
-        int sum = 0;
+        List<PortCore> live = [];
         lock (s_gate)
         {
             foreach (WeakReference<PortCore> entry in s_ports)
             {
                 if (entry.TryGetTarget(out PortCore? port))
                 {
-                    sum += figure(port);
+                    live.Add(port);
                 }
             }
+        }
+
+        // Outside the lock: a figure may take a port's own lock, which must never hold up ports being made or disposed.
+        int sum = 0;
+        foreach (PortCore port in live)
+        {
+            sum += figure(port);
         }
 
         return sum;

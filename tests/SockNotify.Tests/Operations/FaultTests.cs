@@ -19,7 +19,7 @@ public class FaultTests
         byte[] buffer = new byte[16];
         int number;
         int reused;
-        using (Interop.Faults.Install(RingOf(port), _ => Interop.Errno.EBUSY)) // The kernel takes no entry for now.
+        using (Interop.Faults.Install(Interop.Faults.Call.IoUringEnter, RingOf(port), () => Interop.Errno.EBUSY)) // The kernel takes no entry for now.
         {
             Expect.Started(port.Receive(first.Server, buffer, SocketFlags.None, "first"));
             number = (int)first.Server.Handle;
@@ -43,6 +43,44 @@ public class FaultTests
     }
 
     [Fact]
+    public async Task CloseSocket_during_another_threads_submission_still_ends_the_connection_with_FIN()
+    {
+        using CompletionPort port = Ports.Create(CompletionPortBackend.IoUring);
+        using TcpPair pair = Ports.AssociatedPair(port, "key");
+        using ManualResetEventSlim entered = new();
+        using ManualResetEventSlim release = new();
+        int enters = 0;
+        Task<SocketError> closed;
+        using (Interop.Faults.Install(Interop.Faults.Call.IoUringEnter, RingOf(port), () =>
+        {
+            if (Interlocked.Increment(ref enters) == 1)
+            {
+                entered.Set();
+                release.Wait(TimeSpan.FromSeconds(10)); // An enter that takes its time, holding the handles it submits.
+            }
+
+            return Interop.Fault.None;
+        }))
+        {
+            Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
+            Task submitter = Task.Factory.StartNew(() => Expect.Completion(port), TaskCreationOptions.LongRunning);
+            Assert.True(entered.Wait(TimeSpan.FromSeconds(5)), "No enter was made.");
+            closed = Task.Run(() =>
+            {
+                port.CloseSocket(pair.Server);
+                return SocketError.Success;
+            });
+            await Task.Delay(100);
+            release.Set();
+            await closed.WaitAsync(TimeSpan.FromSeconds(5));
+            await submitter.WaitAsync(TimeSpan.FromSeconds(5));
+        }
+
+        pair.Client.ReceiveTimeout = 2000;
+        Assert.Equal(0, pair.Client.Receive(new byte[1])); // FIN: a reset would throw ConnectionReset here.
+    }
+
+    [Fact]
     public void CloseSocket_retries_a_refused_submission_and_still_closes_in_order()
     {
         using CompletionPort port = Ports.Create(CompletionPortBackend.IoUring);
@@ -50,7 +88,7 @@ public class FaultTests
         Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
         Expect.Nothing(port, 20); // Submitted by that wait.
         int refused = 0;
-        using (Interop.Faults.Install(RingOf(port), _ => Interlocked.Increment(ref refused) <= 5 ? Interop.Errno.EBUSY : 0))
+        using (Interop.Faults.Install(Interop.Faults.Call.IoUringEnter, RingOf(port), () => Interlocked.Increment(ref refused) <= 5 ? Interop.Errno.EBUSY : 0))
         {
             port.CloseSocket(pair.Server);
         }
@@ -76,7 +114,7 @@ public class FaultTests
             Expect.Started(port.Receive(pairs[0].Server, new byte[8], SocketFlags.None, null));
             Expect.Nothing(port, 20); // In the kernel.
             int refused = 0;
-            using (Interop.Faults.Install(RingOf(port), _ => Interlocked.Increment(ref refused) <= 20 ? Interop.Errno.EBUSY : 0))
+            using (Interop.Faults.Install(Interop.Faults.Call.IoUringEnter, RingOf(port), () => Interlocked.Increment(ref refused) <= 20 ? Interop.Errno.EBUSY : 0))
             {
                 Expect.Started(port.Receive(pairs[1].Server, new byte[8], SocketFlags.None, null));
                 Expect.Started(port.Receive(pairs[2].Server, new byte[8], SocketFlags.None, null)); // The queue is full.
@@ -115,7 +153,7 @@ public class FaultTests
 
         Expect.Nothing(port, 20); // The multishot accept is in the kernel.
         List<CompletionEntry> entries;
-        using (Interop.Faults.Install(RingOf(port), _ => Interop.Errno.EBUSY)) // From now on the kernel takes nothing.
+        using (Interop.Faults.Install(Interop.Faults.Call.IoUringEnter, RingOf(port), () => Interop.Errno.EBUSY)) // From now on the kernel takes nothing.
         {
             Expect.Started(port.Receive(x.Server, new byte[4], SocketFlags.None, "x"));
             Expect.Started(port.Receive(y.Server, new byte[4], SocketFlags.None, "y")); // The submission queue is full.

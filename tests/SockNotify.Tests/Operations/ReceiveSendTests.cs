@@ -171,4 +171,26 @@ public class ReceiveSendTests
 
         Assert.Equal(peeked, read);
     }
+
+    [Theory, BothBackends]
+    public void A_zero_byte_receive_waits_for_data_and_consumes_none(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(port, "key");
+        Expect.Started(port.Receive(pair.Server, Memory<byte>.Empty, SocketFlags.None, "wait"));
+        Expect.Nothing(port, 50); // No data yet: it waits, as Winsock's zero-byte receive does.
+
+        pair.Client.Send("abc"u8);
+        CompletionEntry ready = Expect.Completion(port);
+        Assert.Equal(("wait", SocketError.Success, 0u), (ready.Context, ready.SocketError, ready.BytesTransferred));
+
+        byte[] buffer = new byte[8];
+        Expect.Started(port.Receive(pair.Server, buffer, SocketFlags.None, "read"));
+        Assert.Equal(3u, Expect.Completion(port).BytesTransferred);
+        Assert.Equal("abc"u8.ToArray(), buffer[..3]);
+
+        pair.Client.Shutdown(SocketShutdown.Send);
+        Expect.Started(port.Receive(pair.Server, Memory<byte>.Empty, SocketFlags.None, "end"));
+        Assert.Equal(("end", SocketError.Success, 0u), Expect.Completion(port) is var end ? (end.Context, end.SocketError, end.BytesTransferred) : default);
+    }
 }

@@ -124,6 +124,7 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
             {
                 OperationKind.Accept => TryAccept(operation, socket),
                 OperationKind.Connect => TryConnect(operation, socket),
+                OperationKind.Receive when operation.Length == 0 => TryWaitForData(operation, socket),
                 OperationKind.Receive => Finished(operation, Interop.Socket.Receive(socket, operation.Buffer, (nuint)operation.Length, operation.MessageFlags | MSG_DONTWAIT)),
                 OperationKind.ReceivePooled => TryReceivePooled(operation, socket),
                 OperationKind.ReceiveMessage => Finished(operation, ReceiveMessage(socket, operation.Message, operation.MessageFlags | MSG_DONTWAIT)),
@@ -156,6 +157,17 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
 
         operation.Error = ToSocketError(errno);
         return true;
+    }
+
+    /// <summary>
+    /// A zero-byte receive completes once data (or the end of the stream) is there, as Winsock's does, so that a
+    /// connection can wait for data holding no buffer: it peeks one byte, as .NET does on Unix, and consumes nothing.
+    /// </summary>
+    private static bool TryWaitForData(Operation operation, SafeSocketHandle socket)
+    {
+        byte peeked;
+        nint result = Interop.Socket.Receive(socket, &peeked, 1, operation.MessageFlags | MSG_PEEK | MSG_DONTWAIT);
+        return Finished(operation, Math.Min(result, 0));
     }
 
     private static bool TryAccept(Operation operation, SafeSocketHandle listener)

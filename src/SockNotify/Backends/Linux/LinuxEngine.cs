@@ -96,6 +96,30 @@ internal abstract class LinuxEngine : PortEngine
             return PortClosed;
         }
 
+        // Every entry goes to the caller through this sink, so that what was taken is known if the wait ends otherwise.
+        CompletionSink taken = new(entries, this);
+        int result;
+        try
+        {
+            result = Fill(ref taken, timeoutMilliseconds);
+        }
+        catch
+        {
+            Requeue(entries[..taken.Count]);
+            throw;
+        }
+
+        if (result == PortClosed)
+        {
+            Requeue(entries[..taken.Count]); // Disposal's teardown releases them with the rest of the queue.
+        }
+
+        return result;
+    }
+
+    /// <summary>The body of <see cref="Wait"/>: fills the sink and returns its count, or PortClosed.</summary>
+    private int Fill(ref CompletionSink sink, int timeoutMilliseconds)
+    {
         // Whose turn it is when the queue and the kernel's readiness both have entries: they take turns at the front,
         // so that neither starves the other however small the caller's array (one entry, in the seed's pattern).
         bool queueHasEntries = !Queue.IsEmpty;
@@ -105,25 +129,24 @@ internal abstract class LinuxEngine : PortEngine
             _readinessTurn = queueFirst; // Strictly alternating while the queue holds entries.
         }
 
-        int count = 0;
         if (queueFirst)
         {
             Queue.TakeWake();
-            count = Queue.Drain(entries);
-            if (count == entries.Length)
+            sink.Advance(Queue.Drain(sink.Remaining));
+            if (sink.Room == 0)
             {
                 // No room left: ask the kernel for no readiness it could not deliver now. Finished operations go in
                 // behind the queue, in order, so that a steady stream of posts cannot keep them waiting for a turn.
                 CompletionSink behind = new([], this);
-                Reap(ref behind, entries.Length);
+                Reap(ref behind, sink.Count);
                 SignalIfLeftOver();
-                return count;
+                return sink.Count;
             }
         }
 
-        Span<ReadyEvent> ready = stackalloc ReadyEvent[Math.Min(entries.Length - count, MaxReadyEventsPerWait)];
+        Span<ReadyEvent> ready = stackalloc ReadyEvent[Math.Min(sink.Room, MaxReadyEventsPerWait)];
         int readyCount;
-        if (timeoutMilliseconds == 0 || count > 0)
+        if (timeoutMilliseconds == 0 || sink.Count > 0)
         {
             readyCount = WaitForEvents(ready, 0);
         }
@@ -151,22 +174,32 @@ internal abstract class LinuxEngine : PortEngine
         if (!queueFirst)
         {
             Queue.TakeWake();
-            count += DeliverNotifications(ready, entries[count..], out readyCount);
-            count += Queue.Drain(entries[count..]);
+            sink.Advance(DeliverNotifications(ready, sink.Remaining, out readyCount));
+            sink.Advance(Queue.Drain(sink.Remaining));
         }
         else
         {
-            count += DeliverNotifications(ready, entries[count..], out readyCount);
+            sink.Advance(DeliverNotifications(ready, sink.Remaining, out readyCount));
         }
 
         // Completions come after the queue, which holds only older ones (those that ended when they started, or that
         // did not fit an earlier dequeue), so one thread dequeues completions in the order they happened.
-        CompletionSink sink = new(entries[count..], this);
         DeliverToAssociations(ready[..readyCount], ref sink);
         Reap(ref sink, sink.Room);
-        count += sink.Count;
         SignalIfLeftOver();
-        return count;
+        return sink.Count;
+    }
+
+    /// <summary>
+    /// Puts back what a wait had taken when an exception or the port's disposal ends it, so that nothing the caller
+    /// would have received is lost: the next dequeue (or disposal's teardown) finds it, behind what was queued already.
+    /// </summary>
+    private void Requeue(ReadOnlySpan<CompletionEntry> taken)
+    {
+        foreach (ref readonly CompletionEntry entry in taken)
+        {
+            Post(entry);
+        }
     }
 
     /// <summary>More than fit here: let another waiter take the rest.</summary>

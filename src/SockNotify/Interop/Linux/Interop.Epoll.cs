@@ -55,7 +55,10 @@ internal static partial class Interop
         internal static partial int Ctl(int epfd, int op, int fd, EpollEvent* ev);
 
         // SAFETY: the kernel writes up to maxEvents events at events, so the buffer must hold that many.
+        internal static int Wait(int epfd, EpollEvent* events, int maxEvents, int timeout) =>
+            Faults.Ask(Faults.Call.EpollWait, epfd) is { Fails: true } fault ? fault.Fail() : WaitCore(epfd, events, maxEvents, timeout);
+
         [LibraryImport(Libraries.Libc, EntryPoint = "epoll_wait", SetLastError = true)]
-        internal static partial int Wait(int epfd, EpollEvent* events, int maxEvents, int timeout);
+        private static partial int WaitCore(int epfd, EpollEvent* events, int maxEvents, int timeout);
     }
 }

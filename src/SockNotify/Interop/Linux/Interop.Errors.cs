@@ -23,6 +23,7 @@ internal static partial class Interop
         EMFILE = 24,
         ENOSPC = 28,
         EPIPE = 32,
+        ENOSYS = 38,
         ETIME = 62,
         ENOTSOCK = 88,
         EDESTADDRREQ = 89,

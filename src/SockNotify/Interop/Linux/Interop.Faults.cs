@@ -1,64 +1,87 @@
+using System.Runtime.InteropServices;
+
 namespace SockNotify;
 
 internal static partial class Interop
 {
     /// <summary>
-    /// Fault injection for tests, in one place: a system call wrapper asks <see cref="TryInject"/> first, and an injector
-    /// installed for that descriptor may answer for the kernel with an errno (as if the call had failed with it). With
-    /// no injector installed it costs one static read per call. Only io_uring_enter asks so far.
+    /// Fault injection for tests, in one place. A wrapped call asks <see cref="Ask(Call, int)"/> first, and the injector
+    /// installed (one per process at a time) may answer for the kernel: fail the call with an errno, or let it move fewer
+    /// bytes or entries than asked (a real short read, write or submit, since the limit is passed to the kernel). A
+    /// decide function may also throw, standing for an unexpected exception at that point. With no injector installed
+    /// each wrapped call pays one static read.
     /// </summary>
+    /// <remarks>
+    /// The calls that ask: io_uring_setup (descriptor -1), io_uring_enter (the ring), epoll_wait (the epoll descriptor),
+    /// the epoll engine's accept4, recv/recvmsg and send/sendmsg (the socket; short counts for recv and send only),
+    /// the wrapping of an accepted descriptor into a <see cref="System.Net.Sockets.Socket"/> (the accepted descriptor),
+    /// and the end of each io_uring completion's handling (the ring; only a throwing decide function matters there). Tests that install an injector for every descriptor must
+    /// run alone; one for a single descriptor leaves other ports untouched.
+    /// </remarks>
     internal static class Faults
     {
-        private static Injector? s_injector;
+        private static Func<Call, int, Fault>? s_decide;
 
-        /// <summary>The system calls that can be made to fail.</summary>
+        /// <summary>The points where a fault can be injected.</summary>
         internal enum Call
         {
+            IoUringSetup,
             IoUringEnter,
+            EpollWait,
+            Accept,
+            Receive,
+            Send,
+            WrapAccepted,
+            HandleCompletion,
         }
 
-        /// <summary>
-        /// Makes calls on <paramref name="fd"/> ask <paramref name="decide"/>, which returns the errno to fail with, or 0
-        /// to let the call through, until the returned scope is disposed. One injector at a time, for one descriptor,
-        /// so tests of other ports running meanwhile are untouched.
-        /// </summary>
-        internal static IDisposable Install(int fd, Func<Call, Errno> decide)
+        /// <summary>Makes every call ask <paramref name="decide"/> (given the call and its descriptor) until disposed.</summary>
+        internal static IDisposable Install(Func<Call, int, Fault> decide)
         {
-            Injector injector = new(fd, decide);
-            if (Interlocked.CompareExchange(ref s_injector, injector, null) is not null)
+            if (Interlocked.CompareExchange(ref s_decide, decide, null) is not null)
             {
                 throw new InvalidOperationException("A fault injector is installed already.");
             }
 
-            return injector;
+            return new Uninstall(decide);
         }
 
-        /// <summary>Whether a call on <paramref name="fd"/> must fail, and with what (errno is then set for the caller too).</summary>
-        internal static bool TryInject(Call call, int fd, out Errno errno)
+        /// <summary>Makes only <paramref name="call"/> on <paramref name="fd"/> ask <paramref name="decide"/>.</summary>
+        internal static IDisposable Install(Call call, int fd, Func<Fault> decide) =>
+            Install((thisCall, thisFd) => thisCall == call && thisFd == fd ? decide() : Fault.None);
+
+        /// <summary>What the injector answers for this call; <see cref="Fault.None"/> without one.</summary>
+        internal static Fault Ask(Call call, int fd) => Volatile.Read(ref s_decide) is { } decide ? decide(call, fd) : Fault.None;
+
+        /// <inheritdoc cref="Ask(Call, int)"/>
+        internal static Fault Ask(Call call, SafeHandle socket) =>
+            Volatile.Read(ref s_decide) is { } decide ? decide(call, (int)socket.DangerousGetHandle()) : Fault.None;
+
+        private sealed class Uninstall(Func<Call, int, Fault> decide) : IDisposable
         {
-            errno = 0;
-            if (Volatile.Read(ref s_injector) is not { } injector || injector.Fd != fd)
-            {
-                return false;
-            }
-
-            errno = injector.Decide(call);
-            if (errno == 0)
-            {
-                return false;
-            }
-
-            System.Runtime.InteropServices.Marshal.SetLastPInvokeError((int)errno);
-            return true;
+            public void Dispose() => Interlocked.CompareExchange(ref s_decide, null, decide);
         }
+    }
 
-        private sealed class Injector(int fd, Func<Call, Errno> decide) : IDisposable
+    /// <summary>An injector's answer: the errno a call fails with, or the most it may transfer (0: no limit), or neither.</summary>
+    internal readonly record struct Fault(Errno Errno, int Limit)
+    {
+        public static Fault None => default;
+
+        public bool Fails => Errno != 0;
+
+        public static Fault AtMost(int count) => new(0, count);
+
+        public static implicit operator Fault(Errno errno) => new(errno, 0);
+
+        /// <summary>Fails the call as the kernel would: errno set, -1 returned.</summary>
+        public int Fail()
         {
-            public int Fd { get; } = fd;
-
-            public Func<Call, Errno> Decide { get; } = decide;
-
-            public void Dispose() => Interlocked.CompareExchange(ref s_injector, null, this);
+            Marshal.SetLastPInvokeError((int)Errno);
+            return -1;
         }
+
+        /// <summary>The count the call may pass to the kernel.</summary>
+        public nuint Limited(nuint count) => Limit > 0 && (nuint)Limit < count ? (nuint)Limit : count;
     }
 }

@@ -165,13 +165,20 @@ internal static partial class Interop
         private static partial int Syscall4(long number, int fd, uint opcode, void* argument, uint count);
 
         // SAFETY: parameters points to an io_uring_params zeroed but for its inputs (the kernel rejects nonzero resv).
-        internal static int Setup(uint entries, Parameters* parameters) => Syscall2(SYS_io_uring_setup, entries, parameters);
+        internal static int Setup(uint entries, Parameters* parameters) =>
+            Faults.Ask(Faults.Call.IoUringSetup, -1) is { Fails: true } fault
+                ? fault.Fail()
+                : Syscall2(SYS_io_uring_setup, entries, parameters);
 
         // SAFETY: argument is null (size 0) or, with IORING_ENTER_EXT_ARG, a getevents arg whose timespec outlives the call.
-        internal static int Enter(int fd, uint toSubmit, uint minComplete, uint flags, void* argument, nuint argumentSize) =>
-            Faults.TryInject(Faults.Call.IoUringEnter, fd, out _)
-                ? -1
-                : Syscall6(SYS_io_uring_enter, fd, toSubmit, minComplete, flags, argument, argumentSize);
+        // A fault may fail the call or let it submit fewer entries than asked (the kernel then takes only those).
+        internal static int Enter(int fd, uint toSubmit, uint minComplete, uint flags, void* argument, nuint argumentSize)
+        {
+            Fault fault = Faults.Ask(Faults.Call.IoUringEnter, fd);
+            return fault.Fails
+                ? fault.Fail()
+                : Syscall6(SYS_io_uring_enter, fd, (uint)fault.Limited(toSubmit), minComplete, flags, argument, argumentSize);
+        }
 
         // SAFETY: argument points to what opcode expects: count entries of its argument type.
         internal static int Register(int fd, uint opcode, void* argument, uint count) =>

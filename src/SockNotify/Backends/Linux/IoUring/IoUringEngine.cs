@@ -306,6 +306,8 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         return Epoll.Wait(ready, completionsWaiting ? 0 : timeoutMilliseconds);
     }
 
+    public override void CloseSocket(System.Net.Sockets.Socket socket) => _submissions.CloseBetweenEnters(socket);
+
     // Associated sockets are never in the epoll set with this engine.
     protected override void OnAssociationReady(Association association, SocketNotifyEvents events, ref CompletionSink sink)
     {
@@ -331,6 +333,7 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
                     // Counted before it is handled: an entry whose handling throws is consumed, never handled twice (a
                     // multishot accept handled twice would give two sockets one descriptor).
                     Complete(_completions[head + consumed++], ref sink);
+                    _ = Faults.Ask(Faults.Call.HandleCompletion, _ring.Fd); // Tests make it throw here.
                 }
             }
             finally
@@ -396,6 +399,10 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         {
             case OperationKind.Connect:
                 Prep.Connect(entry, fd, operation.AddressBuffer, operation.AddressLength, data);
+                break;
+            case OperationKind.Receive when operation.Length == 0:
+                // Waits for data as Winsock's zero-byte receive does: a one-byte peek into scratch memory (see Complete).
+                Prep.Receive(entry, fd, operation.AddressBuffer, 1, operation.MessageFlags | Interop.Socket.MSG_PEEK, data);
                 break;
             case OperationKind.Receive:
                 Prep.Receive(entry, fd, operation.Buffer, operation.Length, operation.MessageFlags, data);
@@ -481,6 +488,19 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             operation.State = OperationState.Pending;
             ref OperationList side = ref owner.SideOf(operation);
             int result = completion.Result;
+            if (result == -(int)Errno.ECANCELED && !cancelling && !owner.IsRemoved && !_disposing)
+            {
+                // Nobody asked: the kernel cancels a request when the thread that submitted it exits, and any thread that
+                // dequeues submits operations others started. The operation is still the caller's: submit it again.
+                SocketError resubmitted = Submit(operation);
+                if (resubmitted == SocketError.IOPending)
+                {
+                    return;
+                }
+
+                operation.Error = resubmitted;
+            }
+
             if (operation.Kind == OperationKind.ReceivePooled && result == -(int)Errno.ENOBUFS)
             {
                 if (!cancelling && !owner.IsRemoved && !_disposing)
@@ -532,7 +552,8 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             }
             else if (operation.Kind != OperationKind.Connect)
             {
-                operation.Transferred = result;
+                // A zero-byte receive's one-byte peek transfers nothing.
+                operation.Transferred = operation.Kind == OperationKind.Receive && operation.Length == 0 ? 0 : result;
             }
 
             sink.Add(Port.Operations.Finish(operation));

@@ -148,6 +148,18 @@ internal sealed unsafe class SubmissionQueue
     }
 
     /// <summary>
+    /// Disposes <paramref name="socket"/> between enters, when none holds its handle: .NET would close it abortively
+    /// (RST instead of FIN) if one did. Enters that come after find it closed (see the class remarks).
+    /// </summary>
+    public void CloseBetweenEnters(Socket socket)
+    {
+        lock (_enterGate)
+        {
+            socket.Dispose();
+        }
+    }
+
+    /// <summary>
     /// <c>io_uring_enter</c> (see <see cref="Ring.Enter"/>) submitting every published entry, with their sockets held
     /// for the call (see the class remarks); <paramref name="toSubmit"/> 0 submits nothing, only waits or runs kernel work.
     /// </summary>

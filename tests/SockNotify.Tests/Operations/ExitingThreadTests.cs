@@ -1,0 +1,57 @@
+using System.Net;
+using System.Net.Sockets;
+using SockNotify.Tests.Support;
+
+namespace SockNotify.Tests.Operations;
+
+/// <summary>
+/// A thread that dequeues submits the io_uring entries of operations others started, and the kernel cancels a
+/// request when the thread that submitted it exits. That thread's exit must not end anyone's operation.
+/// </summary>
+public sealed class ExitingThreadTests
+{
+    [Theory]
+    [BothBackends]
+    public void Operations_submitted_by_a_thread_that_then_exits_complete_as_if_it_had_lived(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair receiving = Ports.AssociatedPair(port, "receiving");
+        using TcpPair pooled = Ports.AssociatedPair(port, "pooled");
+        using Socket listener = Loopback.Listener();
+        port.Associate(listener, "listener");
+        using Socket connecting = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        port.Associate(connecting, "connecting");
+        using Socket full = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        full.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        full.Listen(0);
+        using Socket first = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        first.Connect(full.LocalEndPoint!); // Fills the accept queue: the next connect's SYN is dropped, so it waits.
+
+        byte[] buffer = new byte[16];
+        Expect.Started(port.Receive(receiving.Server, buffer, SocketFlags.None, "receive"));
+        Expect.Started(port.ReceivePooled(pooled.Server, SocketFlags.None, "pooled"));
+        Expect.Started(port.Accept(listener, "accept"));
+        Expect.Started(port.Connect(connecting, full.LocalEndPoint!, "connect"));
+
+        // A thread that dequeues (submitting the entries above) and exits before any of them completes.
+        Thread exiting = new(() => Expect.Nothing(port, 50));
+        exiting.Start();
+        exiting.Join();
+        Thread.Sleep(50); // The kernel's cancellation at exit has run by now.
+
+        receiving.Client.Send("seven!!"u8);
+        pooled.Client.Send("pool"u8);
+        using Socket client = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        client.Connect(listener.LocalEndPoint!);
+        full.Accept().Dispose(); // Room in the queue: the connect's next SYN (a second or so later) gets through.
+        List<CompletionEntry> entries = Expect.Completions(port, 4);
+
+        Dictionary<object, CompletionEntry> byContext = entries.ToDictionary(e => e.Context!);
+        Assert.All(entries, e => Assert.True(e.SocketError == SocketError.Success, $"{e.Context}: {e.SocketError}"));
+        Assert.Equal((SocketError.Success, 7u), (byContext["receive"].SocketError, byContext["receive"].BytesTransferred));
+        Assert.Equal("pool"u8.ToArray(), byContext["pooled"].PooledData.ToArray());
+        port.ReturnBuffer(byContext["pooled"]);
+        using Socket? accepted = byContext["accept"].AcceptSocket;
+        Assert.Equal(client.LocalEndPoint, accepted!.RemoteEndPoint);
+    }
+}
