@@ -36,8 +36,8 @@ internal static class SoakCommand
             + "an error the client did not cause, a stall, or a figure out of its bound after the warm-up (20 % of the duration, at "
             + "least 10 s). With N connections: descriptors <= at start + 3N + 64 (two per connection, and closes the server has not "
             + "processed yet); SockNotify registrations and operations in flight <= 2N + 64; pooled "
-            + "buffers lent <= N + 64; RSS <= 1.5 x its warm-up peak + 64 MiB; managed heap after a full GC <= 1.5 x its warm-up "
-            + "peak + 16 MiB; connections keep ending. Once the clients have left, the server must hold exactly what it held at start "
+            + "buffers lent <= N + 64; RSS <= 1.5 x its warm-up peak + 64 MiB + 16 KiB x N; managed heap after a full GC <= 1.5 x its "
+            + "warm-up peak + 16 MiB + 16 KiB x N (the clients' sends); connections keep ending. Once the clients have left, the server must hold exactly what it held at start "
             + "(sockets, kernel objects, SockNotify registrations and operations, no buffer lent), and once stopped, nothing.")
         {
             engine, backend, connections, duration, interval, seed, threads,

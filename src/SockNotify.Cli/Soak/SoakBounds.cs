@@ -13,7 +13,8 @@ namespace SockNotify.Cli.Soak;
 /// at most one operation, and there are up to N + lag of them, plus the listener's and its posted accepts); pooled
 /// buffers lent &lt;= N + 64 (a connection holds one only while its echo is being sent);</item>
 /// <item>resident memory &lt;= 1.5 x its highest value during the warm-up + 64 MiB, and the live managed heap (after a
-/// full collection) &lt;= 1.5 x its highest value then + 16 MiB;</item>
+/// full collection) &lt;= 1.5 x its highest value then + 16 MiB, each + 16 KiB per connection for the clients' sends
+/// waiting for a server that fell behind;</item>
 /// <item>connections churned grows between samples at least a second apart (nothing stalled).</item>
 /// </list>
 /// These are absolute, so a leak of one descriptor, registration or operation per connection churned exceeds them before
@@ -63,9 +64,15 @@ internal sealed class SoakBounds
 
     public long MaxBuffersLent => Start.Connections + (long)Slack;
 
-    public long MaxResidentBytes => (long)(ResidentReference * MemoryFactor) + ResidentSlack;
+    public long MaxResidentBytes => (long)(ResidentReference * MemoryFactor) + ResidentSlack + ClientSendBytes;
 
-    public long MaxHeapBytes => (long)(HeapReference * MemoryFactor) + HeapSlack;
+    public long MaxHeapBytes => (long)(HeapReference * MemoryFactor) + HeapSlack + ClientSendBytes;
+
+    /// <summary>
+    /// What the clients' sends may hold at once when the server falls behind (one chunk each): it swings the heap by tens
+    /// of megabytes between samples, so the memory bounds allow it on top of the warm-up's peak.
+    /// </summary>
+    private long ClientSendBytes => (long)Start.Connections * SoakConnection.MaxChunk;
 
     /// <summary>
     /// Two descriptors per connection and a lag allowance of N + 64 for closes the server has not processed yet: a
@@ -95,9 +102,11 @@ internal sealed class SoakBounds
         Bound("SockNotify operations in flight", current.SockNotify.Operations, MaxPerServerConnection, $"2 x {n} connections + {Slack}");
         Bound("SockNotify pooled buffers lent", current.SockNotify.BuffersLent, MaxBuffersLent, $"{n} connections + {Slack}");
         Bound("resident memory", current.ResidentBytes, MaxResidentBytes,
-            $"{MemoryFactor} x {SoakFigures.Mebibytes(ResidentReference)} in the warm-up + {SoakFigures.Mebibytes(ResidentSlack)}", inMebibytes: true);
+            $"{MemoryFactor} x {SoakFigures.Mebibytes(ResidentReference)} in the warm-up + {SoakFigures.Mebibytes(ResidentSlack)} "
+            + $"+ {SoakFigures.Mebibytes(ClientSendBytes)} for the clients' sends", inMebibytes: true);
         Bound("managed heap", current.HeapBytes, MaxHeapBytes,
-            $"{MemoryFactor} x {SoakFigures.Mebibytes(HeapReference)} in the warm-up + {SoakFigures.Mebibytes(HeapSlack)}", inMebibytes: true);
+            $"{MemoryFactor} x {SoakFigures.Mebibytes(HeapReference)} in the warm-up + {SoakFigures.Mebibytes(HeapSlack)} "
+            + $"+ {SoakFigures.Mebibytes(ClientSendBytes)} for the clients' sends", inMebibytes: true);
         if (current.Elapsed - previous.Elapsed >= ProgressWindow && current.Ended <= previous.Ended)
         {
             exceeded.Add(string.Create(CultureInfo.InvariantCulture,

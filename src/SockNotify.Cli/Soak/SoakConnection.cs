@@ -23,15 +23,19 @@ internal sealed record SoakConnectionPlan(long Number, ulong Key, int[] Messages
 }
 
 /// <summary>
-/// One connection of a soak client. A sender writes the plan's messages, each cut into random chunks, and after a
-/// message either waits for its echo or goes straight on (so the server sees messages split and merged); a receiver
-/// waits for data with a zero-byte read (holding no buffer while idle, so 9,000 connections cost little), reads it in
-/// random lengths and checks every byte against the connection's stream. Errors other than the ones its own reset
-/// causes, a wrong or extra byte, an early end and 30 s without finishing are failures.
+/// One connection of a soak client. A sender writes the plan's messages, each cut into random chunks of at most
+/// <see cref="MaxChunk"/>, and after a message either waits for its echo or goes straight on (so the server sees
+/// messages split and merged); a receiver waits for data with a zero-byte read (holding no buffer while idle, so
+/// thousands of connections cost little), reads it in random lengths and checks every byte against the connection's
+/// stream. Errors other than the ones its own reset causes, a wrong or extra byte, an early end and 30 s without
+/// finishing are failures.
 /// </summary>
 internal sealed class SoakConnection : IDisposable
 {
     private const int MaxRead = 64 * 1024;
+
+    /// <summary>The longest send, and so the most a client holds while the server does not read (the heap bound allows it).</summary>
+    public const int MaxChunk = 16 * 1024;
 
     private readonly Socket _socket;
     private readonly SoakConnectionPlan _plan;
@@ -129,9 +133,10 @@ internal sealed class SoakConnection : IDisposable
                     return Reset();
                 }
 
-                // Half of the chunks are the whole rest of the message; the others cut it at a random byte.
+                // Half of the chunks are the whole rest of the message; the others cut it at a random byte. None is longer
+                // than MaxChunk: a send the server does not take yet holds its buffer.
                 int chunk = random.Next(2) == 0 ? left : random.Next(1, left + 1);
-                chunk = (int)Math.Min(chunk, _plan.ResetAt - _sent);
+                chunk = (int)Math.Min(Math.Min(chunk, MaxChunk), _plan.ResetAt - _sent);
                 byte[] buffer = ArrayPool<byte>.Shared.Rent(chunk);
                 try
                 {

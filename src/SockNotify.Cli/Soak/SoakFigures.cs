@@ -4,7 +4,7 @@ namespace SockNotify.Cli.Soak;
 
 /// <summary>One sample of a soak: what the clients did so far, and what the process and SockNotify hold now.</summary>
 /// <param name="Elapsed">Time since the clients started.</param>
-/// <param name="Open">Client connections open (the server holds about as many).</param>
+/// <param name="Open">Client connections connected and not yet closed (the server may hold fewer, not yet accepted, or more, not yet closed).</param>
 /// <param name="Completed">Connections ended by close or half-close with every byte verified.</param>
 /// <param name="Reset">Connections the clients reset on purpose.</param>
 /// <param name="BytesVerified">Echoed bytes checked against what was sent.</param>

@@ -47,7 +47,7 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
         }
         catch (Exception e) when (e is SocketException or PlatformNotSupportedException or IOException or OperationCanceledException)
         {
-            await log.WriteLineAsync($"soak FAILED: the {plan.Engine} engine did not start and echo: {e.Message}").ConfigureAwait(false);
+            await log.WriteLineAsync($"soak FAILED: the {plan.Engine} engine did not start, or failed a one-byte echo before the soak: {e.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
 
@@ -58,14 +58,16 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
             SoakStart start = await MeasureStartAsync(meter).ConfigureAwait(false);
             string backend = server.Backend is { } chosen ? $", {Name(chosen)} backend" : "";
             await log.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"soak: {plan.Engine} engine{backend}, {plan.ServerThreads} server threads, {start.Connections} connections, {plan.Duration.TotalSeconds:0.#} s "
+                $"soak: {plan.Engine} engine{backend} on {server.LocalEndPoint}, {plan.ServerThreads} server threads, {start.Connections} connections, {plan.Duration.TotalSeconds:0.#} s "
                 + $"(warm-up {plan.WarmUp.TotalSeconds:0.#} s), seed {plan.Seed}; at start {start.Descriptors} descriptors, "
                 + $"{start.SockNotify.Registrations} registrations, {start.SockNotify.Operations} operations")).ConfigureAwait(false);
 
             failures.AddRange(await ChurnAsync(server.LocalEndPoint, start, tally, meter).ConfigureAwait(false));
+            // After a failure too: what the server still holds once the clients have gone tells where it stuck.
+            IReadOnlyList<string> idle = await IdleAsync(start, meter).ConfigureAwait(false);
             if (failures.Count == 0)
             {
-                failures.AddRange(await IdleAsync(start, meter).ConfigureAwait(false));
+                failures.AddRange(idle);
             }
 
             string summary = await server.StopAsync().ConfigureAwait(false);
@@ -150,8 +152,11 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
         using CancellationTokenSource stopping = new();
         using CancellationTokenSource abort = new();
         Stopwatch clock = Stopwatch.StartNew();
-        Task[] clients = [.. Enumerable.Range(0, start.Connections).Select(i =>
-            Task.Run(() => new SoakClient(server, i, plan.Seed, tally).RunAsync(stopping.Token, abort.Token)))];
+        Task[] clients = [.. Enumerable.Range(0, start.Connections).Select(i => Task.Run(async () =>
+        {
+            await Task.Delay(StartDelay(i), abort.Token).ConfigureAwait(false);
+            await new SoakClient(server, i, plan.Seed, tally).RunAsync(stopping.Token, abort.Token).ConfigureAwait(false);
+        }))];
 
         List<string> failures = [];
         List<SoakFigures> warmUp = [];
@@ -254,6 +259,13 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
         await log.WriteLineAsync(describe(clock.Elapsed)).ConfigureAwait(false);
         return held;
     }
+
+    /// <summary>
+    /// Clients start 500 per 100 ms, about as fast as a server accepts: thousands of connects at once overflow the
+    /// listener's queues, and the kernel then answers with SYN cookies, some of which it later refuses with a reset
+    /// that the client would report against the server.
+    /// </summary>
+    private static TimeSpan StartDelay(int client) => TimeSpan.FromMilliseconds(client / 500 * 100);
 
     /// <summary>Every interval, the warm-up's end and the end, in order.</summary>
     private SortedSet<TimeSpan> SampleTimes()
