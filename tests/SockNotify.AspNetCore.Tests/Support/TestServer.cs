@@ -38,6 +38,12 @@ internal sealed class TestServer : IAsyncDisposable
     /// <summary>What the body read of <c>/body-end</c> met: the exception, or null for a complete body.</summary>
     public TaskCompletionSource<Exception?> BodyEnd { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Completed when <c>/body-end</c> started reading its body.</summary>
+    public TaskCompletionSource BodyStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completed when <c>/wait-abort</c> started waiting.</summary>
+    public TaskCompletionSource WaitingForAbort { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Completed when RequestAborted fired in <c>/wait-abort</c>.</summary>
     public TaskCompletionSource RequestAborted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -179,6 +185,7 @@ internal sealed class TestServer : IAsyncDisposable
         {
             try
             {
+                BodyStarted.TrySetResult();
                 await HashAsync(context.Request.Body, CancellationToken.None);
                 BodyEnd.TrySetResult(null);
             }
@@ -193,6 +200,7 @@ internal sealed class TestServer : IAsyncDisposable
         {
             try
             {
+                WaitingForAbort.TrySetResult();
                 await Task.Delay(Patience, context.RequestAborted);
             }
             catch (OperationCanceledException)
