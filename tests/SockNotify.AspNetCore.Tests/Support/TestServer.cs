@@ -67,10 +67,12 @@ internal sealed class TestServer : IAsyncDisposable
 
     /// <summary>Starts a server on <paramref name="endPoints"/> (127.0.0.1, port 0, if none).</summary>
     public static async Task<TestServer> StartAsync(
-        Transport transport, EndPoint[]? endPoints = null, Action<KestrelServerOptions>? kestrel = null, int? listenReceiveBuffer = null)
+        Transport transport, EndPoint[]? endPoints = null, Action<KestrelServerOptions>? kestrel = null, int? listenReceiveBuffer = null,
+        Action<IServiceCollection>? services = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        services?.Invoke(builder.Services);
         Func<EndPoint, Socket> createListenSocket = endPoint =>
         {
             Socket socket = endPoint is IPEndPoint && transport.IsSockNotify()
