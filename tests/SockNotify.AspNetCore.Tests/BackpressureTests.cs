@@ -12,26 +12,30 @@ public sealed class BackpressureTests
     private const int MaxReadBufferSize = 1024 * 1024; // Both transports' default.
 
     /// <summary>
-    /// The kernel's share of the window: the server's receive buffer (fixed at 64 KiB, which the kernel doubles, so that
-    /// its autotuning cannot grow it to tcp_rmem's maximum) and the client's send buffer (likewise), with room to spare.
+    /// The kernel's socket buffers: the server's receive buffer and the client's send buffer are fixed at this (so that
+    /// autotuning cannot grow them to tcp_rmem's 32 MiB maximum). Not smaller: below a few loopback segments (64 KiB
+    /// each) a closed window reopens only on TCP's persist timer, stalling a connection that is still being read.
     /// </summary>
-    private const int KernelBuffers = 1024 * 1024;
+    private const int SocketBuffer = 256 * 1024;
+
+    /// <summary>The kernel's share of the window: both buffers, which the kernel doubles, with room to spare.</summary>
+    private const int KernelBuffers = 6 * SocketBuffer;
 
     [Theory]
     [AllTransports]
     public async Task A_client_stalls_within_the_read_window_then_everything_arrives(Transport transport)
     {
-        await using TestServer server = await TestServer.StartAsync(transport, listenReceiveBuffer: 64 * 1024);
+        await using TestServer server = await TestServer.StartAsync(transport, listenReceiveBuffer: SocketBuffer);
         byte[] body = TestServer.Payload(8 * 1024 * 1024);
-        using Socket client = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { SendBufferSize = 64 * 1024 };
+        using Socket client = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { SendBufferSize = SocketBuffer };
         await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, server.Port));
         client.Send(Encoding.ASCII.GetBytes($"POST /stalled-upload HTTP/1.1\r\nHost: test\r\nContent-Length: {body.Length}\r\n\r\n"));
 
-        // The endpoint reads nothing yet: send until nothing more is taken for half a second.
+        // The endpoint reads nothing yet: send until nothing more is taken for a second.
         client.Blocking = false;
         int sent = 0;
         DateTime lastProgress = DateTime.UtcNow;
-        while (DateTime.UtcNow - lastProgress < TimeSpan.FromMilliseconds(500) && sent < body.Length)
+        while (DateTime.UtcNow - lastProgress < TimeSpan.FromSeconds(1) && sent < body.Length)
         {
             int count = client.Send(body, sent, Math.Min(16 * 1024, body.Length - sent), SocketFlags.None, out SocketError error);
             if (error == SocketError.Success && count > 0)
@@ -62,5 +66,33 @@ public sealed class BackpressureTests
             Assert.True(count > 0, $"The connection ended before the body's hash came back: {Encoding.ASCII.GetString(response, 0, received)}");
             received += count;
         }
+    }
+
+    [Theory]
+    [AllTransports]
+    public async Task A_flush_stalls_for_a_client_that_does_not_read_and_an_abort_releases_it(Transport transport)
+    {
+        const int MaxWriteBufferSize = 64 * 1024; // Both transports' default.
+        await using TestServer server = await TestServer.StartAsync(transport, listenSendBuffer: SocketBuffer);
+        using Socket client = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = SocketBuffer };
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, server.Port));
+        client.Send("GET /flood HTTP/1.1\r\nHost: test\r\n\r\n"u8);
+        Microsoft.AspNetCore.Http.HttpContext flooding = await server.Flooding.Task.WaitAsync(TestServer.Patience);
+
+        // The client reads nothing: the endpoint's writes must stop making progress.
+        long flooded = -1;
+        DateTime deadline = DateTime.UtcNow + TestServer.Patience;
+        while (server.Flooded != flooded && DateTime.UtcNow < deadline)
+        {
+            flooded = server.Flooded;
+            await Task.Delay(1000);
+        }
+
+        Assert.InRange(flooded, MaxWriteBufferSize, MaxWriteBufferSize + KernelBuffers);
+        Assert.False(server.FloodEnd.Task.IsCompleted);
+
+        flooding.Abort();
+
+        await server.FloodEnd.Task.WaitAsync(TestServer.Patience); // The pending write returned or threw, and the loop ended.
     }
 }

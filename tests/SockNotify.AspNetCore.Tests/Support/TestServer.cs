@@ -50,6 +50,17 @@ internal sealed class TestServer : IAsyncDisposable
     /// <summary>Set by a test to let <c>/stalled-upload</c> start reading its body.</summary>
     public TaskCompletionSource StartReading { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>The bytes <c>/flood</c> has handed to the response so far (each write flushed).</summary>
+    public long Flooded => Interlocked.Read(ref _flooded);
+
+    /// <summary>The request <c>/flood</c> serves, for a test to abort.</summary>
+    public TaskCompletionSource<HttpContext> Flooding { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completed when <c>/flood</c> stopped writing: with the exception a write met, or null when RequestAborted fired.</summary>
+    public TaskCompletionSource<Exception?> FloodEnd { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private long _flooded;
+
     /// <summary>How many <c>/barrier</c> requests must be in progress at once before any of them is answered.</summary>
     public int BarrierCount { get; set; } = 1;
 
@@ -68,7 +79,7 @@ internal sealed class TestServer : IAsyncDisposable
     /// <summary>Starts a server on <paramref name="endPoints"/> (127.0.0.1, port 0, if none).</summary>
     public static async Task<TestServer> StartAsync(
         Transport transport, EndPoint[]? endPoints = null, Action<KestrelServerOptions>? kestrel = null, int? listenReceiveBuffer = null,
-        Action<IServiceCollection>? services = null)
+        Action<IServiceCollection>? services = null, int? listenSendBuffer = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -81,6 +92,11 @@ internal sealed class TestServer : IAsyncDisposable
             if (listenReceiveBuffer is { } size)
             {
                 socket.ReceiveBufferSize = size; // Inherited by accepted sockets, and it stops the kernel's autotuning.
+            }
+
+            if (listenSendBuffer is { } sendSize)
+            {
+                socket.SendBufferSize = sendSize;
             }
 
             return socket;
@@ -212,6 +228,28 @@ internal sealed class TestServer : IAsyncDisposable
         });
 
         app.MapGet("/abort", (HttpContext context) => context.Abort());
+
+        // Writes until the client stops reading (each write flushes, so it waits while the transport's output is full).
+        app.MapGet("/flood", async (HttpContext context) =>
+        {
+            Flooding.TrySetResult(context);
+            byte[] chunk = new byte[16 * 1024];
+            try
+            {
+                // Kestrel ignores writes after an abort rather than throwing: the token is what stops the loop.
+                while (!context.RequestAborted.IsCancellationRequested)
+                {
+                    await context.Response.Body.WriteAsync(chunk);
+                    Interlocked.Add(ref _flooded, chunk.Length);
+                }
+
+                FloodEnd.TrySetResult(null);
+            }
+            catch (Exception ex)
+            {
+                FloodEnd.TrySetResult(ex);
+            }
+        });
 
         app.MapGet("/barrier", async () =>
         {
