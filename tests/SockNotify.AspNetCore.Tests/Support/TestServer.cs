@@ -79,7 +79,7 @@ internal sealed class TestServer : IAsyncDisposable
     /// <summary>Starts a server on <paramref name="endPoints"/> (127.0.0.1, port 0, if none).</summary>
     public static async Task<TestServer> StartAsync(
         Transport transport, EndPoint[]? endPoints = null, Action<KestrelServerOptions>? kestrel = null, int? listenReceiveBuffer = null,
-        Action<IServiceCollection>? services = null, int? listenSendBuffer = null)
+        Action<IServiceCollection>? services = null, int? listenSendBuffer = null, Action<ListenOptions>? listen = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -117,11 +117,15 @@ internal sealed class TestServer : IAsyncDisposable
         {
             foreach (EndPoint endPoint in endPoints ?? [new IPEndPoint(IPAddress.Loopback, 0)])
             {
-                options.Listen(endPoint, listen => listen.Use(next => connection =>
+                options.Listen(endPoint, listenOptions =>
                 {
-                    server!.ConnectionTypes.Enqueue(connection.GetType().Name);
-                    return next(connection);
-                }));
+                    listenOptions.Use(next => connection =>
+                    {
+                        server!.ConnectionTypes.Enqueue(connection.GetType().Name);
+                        return next(connection);
+                    });
+                    listen?.Invoke(listenOptions);
+                });
             }
 
             kestrel?.Invoke(options);
@@ -165,6 +169,23 @@ internal sealed class TestServer : IAsyncDisposable
 
     private void MapRoutes(WebApplication app)
     {
+        app.UseWebSockets();
+        app.Map("/ws", async (HttpContext context) =>
+        {
+            using System.Net.WebSockets.WebSocket socket = await context.WebSockets.AcceptWebSocketAsync();
+            byte[] buffer = new byte[256 * 1024];
+            while (true)
+            {
+                System.Net.WebSockets.ValueWebSocketReceiveResult received = await socket.ReceiveAsync(buffer.AsMemory(), context.RequestAborted);
+                if (received.MessageType == System.Net.WebSockets.WebSocketMessageType.Close)
+                {
+                    await socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, null, context.RequestAborted);
+                    return;
+                }
+
+                await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, context.RequestAborted);
+            }
+        });
         app.MapGet("/hello", () => "Hello");
         app.MapGet("/n/{number:int}", (int number) => number.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
