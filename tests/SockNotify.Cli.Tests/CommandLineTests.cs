@@ -27,6 +27,9 @@ public partial class CommandLineTests
     [InlineData("soak", "--backend", "kqueue")]
     [InlineData("soak", "--connections", "0")]
     [InlineData("soak", "--duration", "0s")]
+    [InlineData("http", "--transport", "bogus")]
+    [InlineData("http", "--transport", "sockets", "--backend", "epoll")]
+    [InlineData("http", "--port", "-1")]
     [InlineData("no-such-command")]
     public async Task Bad_arguments_print_a_message_and_exit_2(params string[] arguments)
     {
@@ -92,6 +95,7 @@ public partial class CommandLineTests
         Assert.Contains("verified", output);
     }
 
+    private const int SigInt = 2;
     private const int SigTerm = 15;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
