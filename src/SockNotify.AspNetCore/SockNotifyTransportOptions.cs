@@ -22,7 +22,8 @@ public class SockNotifyTransportOptions
 
     /// <summary>
     /// The number of I/O queues: each is one <see cref="CompletionPort"/> with one thread of its own that dequeues its
-    /// completions and runs the transport's side of the connections assigned to it (round robin).
+    /// completions and runs the transport's side of the connections assigned to it (round robin). At least 1: unlike
+    /// the Sockets transport's, 0 does not mean the thread pool (binding then throws).
     /// </summary>
     /// <remarks>
     /// Defaults to <see cref="Environment.ProcessorCount"/>, at most 16.

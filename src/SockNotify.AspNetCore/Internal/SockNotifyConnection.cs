@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -70,6 +71,7 @@ internal sealed partial class SockNotifyConnection : ConnectionContext,
     private Task? _receiving;
     private Task? _sending;
     private int _connectionClosed;
+    private int _disposed;
 
     public SockNotifyConnection(
         Socket socket, IoQueueGroup queues, IoQueue queue, MemoryPool<byte> memoryPool, PipeOptions inputOptions,
@@ -146,6 +148,11 @@ internal sealed partial class SockNotifyConnection : ConnectionContext,
     // cancelled by the close.
     public override async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return; // The queues' reference is released once.
+        }
+
         _originalTransport.Input.Complete();
         _originalTransport.Output.Complete();
 
@@ -302,6 +309,8 @@ internal sealed partial class SockNotifyConnection : ConnectionContext,
     }
 
     /// <summary>Sends the whole buffer, in as many sends as its segments need; Success or the error that stopped it.</summary>
+    /// <remarks>Called for every response: its state machine is pooled, so that a send that waits allocates nothing.</remarks>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<SocketError> SendAsync(ReadOnlySequence<byte> buffer)
     {
         while (!buffer.IsEmpty)
