@@ -43,6 +43,7 @@ public partial class CommandLineTests
     [InlineData("notify")]
     [InlineData("sockets")]
     [InlineData("kestrel")]
+    [InlineData("kestrel-socknotify")]
     public async Task A_port_in_use_is_named_and_exits_1(string engine)
     {
         using Socket occupant = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -59,6 +60,7 @@ public partial class CommandLineTests
     [InlineData("notify")]
     [InlineData("sockets")]
     [InlineData("kestrel")]
+    [InlineData("kestrel-socknotify")]
     public async Task Echo_says_where_it_listens_serves_and_shuts_down_cleanly_on_SIGTERM(string engine)
     {
         using Process process = Start("echo", "--engine", engine, "--port", "0");
