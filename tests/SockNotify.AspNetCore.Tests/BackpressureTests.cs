@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using SockNotify.AspNetCore.Tests.Support;
 
 namespace SockNotify.AspNetCore.Tests;
@@ -94,5 +95,59 @@ public sealed class BackpressureTests
         flooding.Abort();
 
         await server.FloodEnd.Task.WaitAsync(TestServer.Patience); // The pending write returned or threw, and the loop ended.
+    }
+
+    [Theory]
+    [AllTransports]
+    public async Task MinResponseDataRate_aborts_a_client_that_does_not_read(Transport transport)
+    {
+        await using TestServer server = await TestServer.StartAsync(transport, listenSendBuffer: SocketBuffer,
+            kestrel: options => options.Limits.MinResponseDataRate = new MinDataRate(bytesPerSecond: 1024 * 1024, gracePeriod: TimeSpan.FromSeconds(1.5)));
+        using Socket client = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = SocketBuffer };
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, server.Port));
+        client.Send("GET /flood HTTP/1.1\r\nHost: test\r\n\r\n"u8);
+
+        await server.FloodEnd.Task.WaitAsync(TestServer.Patience); // Kestrel's heartbeat saw the rate and aborted.
+    }
+
+    [Theory]
+    [SockNotifyTransports]
+    public async Task Connections_paused_on_a_full_input_do_not_stall_the_others_on_a_two_buffer_pool(Transport transport)
+    {
+        await using TestServer server = await TestServer.StartAsync(
+            transport, listenReceiveBuffer: SocketBuffer, sockNotify: options => options.PooledBufferCount = 2);
+        byte[] stalledBody = TestServer.Payload(MaxReadBufferSize + 2 * KernelBuffers);
+        List<Socket> stalled = [];
+        List<Task<int>> stalledSends = [];
+        try
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                Socket client = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { SendBufferSize = SocketBuffer };
+                stalled.Add(client);
+                await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, server.Port));
+                client.Send(Encoding.ASCII.GetBytes($"POST /stalled-upload HTTP/1.1\r\nHost: test\r\nContent-Length: {stalledBody.Length}\r\n\r\n"));
+                stalledSends.Add(client.SendAsync(stalledBody)); // More than the window: it cannot complete while the endpoint waits.
+            }
+
+            await Task.Delay(500);
+            Assert.DoesNotContain(stalledSends, send => send.IsCompleted); // Every one of them is paused.
+
+            byte[] body = TestServer.Payload(256 * 1024);
+            string expected = $"{body.Length} {Convert.ToHexString(SHA256.HashData(body))}";
+            using HttpClient http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 16 }) { Timeout = TestServer.Patience };
+            string[] answers = await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+            {
+                using HttpResponseMessage response = await http.PostAsync($"http://127.0.0.1:{server.Port}/upload", new ByteArrayContent(body));
+                return await response.Content.ReadAsStringAsync();
+            }));
+
+            Assert.All(answers, answer => Assert.Equal(expected, answer));
+        }
+        finally
+        {
+            server.StartReading.TrySetResult();
+            stalled.ForEach(client => client.Dispose());
+        }
     }
 }

@@ -112,6 +112,24 @@ public sealed class ConnectionEndTests
         Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(5), $"Stopping took {stopping.Elapsed}: the idle connection was waited for.");
     }
 
+    [Theory]
+    [AllTransports]
+    public async Task Graceful_shutdown_finishes_a_request_in_flight_then_ends_its_connection(Transport transport)
+    {
+        await using TestServer server = await TestServer.StartAsync(transport);
+        using RawHttpConnection connection = await RawHttpConnection.ConnectAsync(IPAddress.Loopback, server.Port);
+        await connection.SendAsync("GET /delay/500 HTTP/1.1\r\nHost: test\r\n\r\n");
+        await Task.Delay(100); // The request is in the endpoint's delay.
+
+        Task stopped = server.StopAsync();
+
+        (int status, byte[] body) = await connection.ReadResponseAsync();
+        Assert.Equal(200, status);
+        Assert.Equal("late"u8.ToArray(), body);
+        Assert.Equal(ConnectionEnd.Fin, await connection.ReadToEndAsync(TestServer.Patience));
+        await stopped.WaitAsync(TestServer.Patience);
+    }
+
     private static async Task AssertStillServes(TestServer server)
     {
         using HttpClient client = new() { Timeout = TestServer.Patience };

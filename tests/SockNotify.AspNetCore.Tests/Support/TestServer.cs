@@ -79,7 +79,8 @@ internal sealed class TestServer : IAsyncDisposable
     /// <summary>Starts a server on <paramref name="endPoints"/> (127.0.0.1, port 0, if none).</summary>
     public static async Task<TestServer> StartAsync(
         Transport transport, EndPoint[]? endPoints = null, Action<KestrelServerOptions>? kestrel = null, int? listenReceiveBuffer = null,
-        Action<IServiceCollection>? services = null, int? listenSendBuffer = null, Action<ListenOptions>? listen = null)
+        Action<IServiceCollection>? services = null, int? listenSendBuffer = null, Action<ListenOptions>? listen = null,
+        Action<SockNotifyTransportOptions>? sockNotify = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -109,6 +110,7 @@ internal sealed class TestServer : IAsyncDisposable
                 options.Backend = transport.Backend();
                 options.IOQueueCount = 2;
                 options.CreateBoundListenSocket = createListenSocket;
+                sockNotify?.Invoke(options);
             });
         }
 
@@ -246,6 +248,12 @@ internal sealed class TestServer : IAsyncDisposable
             {
                 RequestAborted.TrySetResult();
             }
+        });
+
+        app.MapGet("/delay/{milliseconds:int}", async (int milliseconds) =>
+        {
+            await Task.Delay(milliseconds);
+            return "late";
         });
 
         app.MapGet("/abort", (HttpContext context) => context.Abort());
