@@ -231,8 +231,16 @@ public sealed partial class CompletionPort : IDisposable
         _core.Lifetime.Enter();
         try
         {
-            _core.Registrar.EndBeforeClose(socket.SafeHandle);
-            _core.Engine.CloseSocket(socket);
+            SafeSocketHandle handle = socket.SafeHandle;
+            try
+            {
+                _core.Registrar.EndBeforeClose(handle);
+                _core.Engine.CloseSocket(socket);
+            }
+            finally
+            {
+                _core.Registrar.EndClose(handle);
+            }
         }
         finally
         {

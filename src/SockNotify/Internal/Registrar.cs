@@ -29,6 +29,8 @@ namespace SockNotify.Internal;
 /// </summary>
 internal sealed class Registrar(PortCore port)
 {
+    /// <summary>Sockets between <see cref="EndBeforeClose"/> and their disposal (see <see cref="FindAssociation"/>).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<SafeSocketHandle, byte> _closing = new();
     private enum Claim
     {
         /// <summary>The registration owns its socket; its lock is held and the port was not disposed.</summary>
@@ -180,6 +182,9 @@ internal sealed class Registrar(PortCore port)
     /// <exception cref="InvalidOperationException">Another port holds the socket.</exception>
     public void EndBeforeClose(SafeSocketHandle handle)
     {
+        // From here until the socket is disposed, a start on another thread finds no association, and must see the
+        // socket as closed (OperationAborted), not as never associated.
+        _closing.TryAdd(handle, 0);
         if (SocketOwners.Find(handle) is not { } registration)
         {
             return;
@@ -214,13 +219,18 @@ internal sealed class Registrar(PortCore port)
     public Association? FindAssociation(SafeSocketHandle handle)
     {
         Association? association = TryFindAssociation(handle);
-        if (handle.IsClosed)
+        // Closed, or being closed by CloseSocket (its association already ended): OperationAborted. In this order: a close
+        // that ended the association before the lookup either is still listed, or has disposed the handle since.
+        if (association is null ? _closing.ContainsKey(handle) || handle.IsClosed : handle.IsClosed)
         {
             return null;
         }
 
-        return association ?? throw new InvalidOperationException("The socket is not associated with this port; call Associate first.");
+        return association ?? throw new InvalidOperationException($"The socket is not associated with this port; call Associate first.");
     }
+
+    /// <summary>Ends what <see cref="EndBeforeClose"/> began, once the socket is disposed.</summary>
+    public void EndClose(SafeSocketHandle handle) => _closing.TryRemove(handle, out _);
 
     /// <summary>The socket's association with this port, or null; never throws.</summary>
     public Association? TryFindAssociation(SafeSocketHandle handle) =>

@@ -143,4 +143,36 @@ public class CloseSocketTests
         Assert.True(pair.Client.Poll(TimeSpan.FromMilliseconds(5), SelectMode.SelectRead));
         Assert.Equal(0, pair.Client.Receive(new byte[1]));
     }
+
+    [Theory, BothBackends]
+    public async Task An_operation_started_while_another_thread_closes_the_socket_is_aborted_never_refused(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        for (int round = 0; round < 100; round++)
+        {
+            using TcpPair pair = Ports.AssociatedPair(port, round);
+            using Barrier start = new(2);
+            Task<List<SocketError>> starter = Task.Factory.StartNew(() =>
+            {
+                List<SocketError> results = [];
+                start.SignalAndWait();
+                for (int i = 0; i < 20; i++)
+                {
+                    results.Add(port.Receive(pair.Server, new byte[4], SocketFlags.None, null)); // Must never throw.
+                }
+
+                return results;
+            }, TaskCreationOptions.LongRunning);
+            start.SignalAndWait();
+            port.CloseSocket(pair.Server);
+
+            List<SocketError> results = await starter;
+            Assert.All(results, result => Assert.True(result is SocketError.IOPending or SocketError.OperationAborted, $"round {round}: {result}"));
+            int started = results.Count(result => result == SocketError.IOPending);
+            if (started > 0)
+            {
+                Assert.All(Expect.Completions(port, started), entry => Assert.Equal(SocketError.OperationAborted, entry.SocketError));
+            }
+        }
+    }
 }
