@@ -7,10 +7,11 @@ namespace SockNotify.Cli.Tests;
 /// <summary><c>socknotify http</c> as users run it.</summary>
 public partial class CommandLineTests
 {
+    // SIGTERM only: a test run started in the background (nohup, a CI runner) inherits SIGINT ignored, and so does the
+    // server it starts, which then never sees a SIGINT (measured: a clean-clone CI run started with nohup hung here).
     [Theory]
     [InlineData("sockets", SigTerm)]
     [InlineData("socknotify", SigTerm)]
-    [InlineData("socknotify", SigInt)]
     public async Task Http_says_where_it_listens_serves_TechEmpower_endpoints_and_exits_0_on_a_signal(string transport, int signal)
     {
         using Process process = Start("http", "--transport", transport, "--port", "0");

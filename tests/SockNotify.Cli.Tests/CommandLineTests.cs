@@ -97,7 +97,6 @@ public partial class CommandLineTests
         Assert.Contains("verified", output);
     }
 
-    private const int SigInt = 2;
     private const int SigTerm = 15;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
