@@ -170,18 +170,22 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
             }
             catch
             {
-                foreach (ref readonly CompletionEntry entry in delivered[..i])
-                {
-                    Post(entry);
-                }
-
-                foreach (ref readonly CompletionEntry entry in delivered[(i + 1)..])
-                {
-                    Post(entry);
-                }
-
+                Requeue(delivered[..i]);
+                Requeue(delivered[(i + 1)..]);
                 throw;
             }
+        }
+    }
+
+    /// <summary>
+    /// Puts back what a dequeue had taken when an exception or the port's disposal ends it, so that nothing the caller
+    /// would have received is lost: the next dequeue (or disposal's teardown) finds it, behind what was queued already.
+    /// </summary>
+    protected void Requeue(ReadOnlySpan<CompletionEntry> taken)
+    {
+        foreach (ref readonly CompletionEntry entry in taken)
+        {
+            Post(entry);
         }
     }
 

@@ -31,6 +31,7 @@ internal sealed class Registrar(PortCore port)
 {
     /// <summary>Sockets between <see cref="EndBeforeClose"/> and their disposal (see <see cref="FindAssociation"/>).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<SafeSocketHandle, byte> _closing = new();
+
     private enum Claim
     {
         /// <summary>The registration owns its socket; its lock is held and the port was not disposed.</summary>

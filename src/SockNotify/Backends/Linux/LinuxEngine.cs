@@ -190,18 +190,6 @@ internal abstract class LinuxEngine : PortEngine
         return sink.Count;
     }
 
-    /// <summary>
-    /// Puts back what a wait had taken when an exception or the port's disposal ends it, so that nothing the caller
-    /// would have received is lost: the next dequeue (or disposal's teardown) finds it, behind what was queued already.
-    /// </summary>
-    private void Requeue(ReadOnlySpan<CompletionEntry> taken)
-    {
-        foreach (ref readonly CompletionEntry entry in taken)
-        {
-            Post(entry);
-        }
-    }
-
     /// <summary>More than fit here: let another waiter take the rest.</summary>
     private void SignalIfLeftOver()
     {
