@@ -13,8 +13,9 @@ internal static class BenchCommand
     {
         Option<string[]> engines = new("--engines")
         {
-            Description = $"Engines to compare, comma-separated. Defaults to {string.Join(",", BenchRunner.EngineNames)}.",
-            DefaultValueFactory = _ => BenchRunner.EngineNames,
+            Description = $"Engines to compare, comma-separated, among {string.Join(",", BenchRunner.EngineNames)}. "
+                + $"Defaults to {string.Join(",", BenchRunner.DefaultEngineNames)}.",
+            DefaultValueFactory = _ => BenchRunner.DefaultEngineNames,
             CustomParser = result =>
             {
                 string[] names = CommandOptions.SplitList(result, "--engines");

@@ -28,7 +28,8 @@ internal static class EchoCommand
         Option<string> engine = new("--engine")
         {
             Description = "notify: CompletionPort, one-shot level, batched re-arm (the seed's multithreaded server); "
-                + "sockets: System.Net.Sockets async/await; kestrel: Kestrel's default transport with a ConnectionHandler.",
+                + "sockets: System.Net.Sockets async/await; kestrel: Kestrel's default transport with a ConnectionHandler; "
+                + "kestrel-socknotify: the same on the SockNotify transport.",
             DefaultValueFactory = _ => EchoEngines.Notify,
         };
         engine.AcceptOnlyFromAmong(EchoEngines.Names);

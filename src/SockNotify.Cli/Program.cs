@@ -5,6 +5,7 @@ RootCommand root = new("socknotify: Winsock-style socket state notifications on 
 {
     DemoCommand.Create(),
     EchoCommand.Create(),
+    HttpCommand.Create(),
     LoadCommand.Create(),
     BenchCommand.Create(),
     SoakCommand.Create(),
@@ -28,5 +29,5 @@ if (parsed.Errors.Count > 0)
     return ExitCodes.BadArguments;
 }
 
-// The echo command handles SIGINT and SIGTERM itself, to shut down cleanly; the parser must not terminate the process.
+// The echo and http commands handle SIGINT and SIGTERM itself, to shut down cleanly; the parser must not terminate the process.
 return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);

@@ -27,6 +27,9 @@ public partial class CommandLineTests
     [InlineData("soak", "--backend", "kqueue")]
     [InlineData("soak", "--connections", "0")]
     [InlineData("soak", "--duration", "0s")]
+    [InlineData("http", "--transport", "bogus")]
+    [InlineData("http", "--transport", "sockets", "--backend", "epoll")]
+    [InlineData("http", "--port", "-1")]
     [InlineData("no-such-command")]
     public async Task Bad_arguments_print_a_message_and_exit_2(params string[] arguments)
     {
@@ -40,6 +43,7 @@ public partial class CommandLineTests
     [InlineData("notify")]
     [InlineData("sockets")]
     [InlineData("kestrel")]
+    [InlineData("kestrel-socknotify")]
     public async Task A_port_in_use_is_named_and_exits_1(string engine)
     {
         using Socket occupant = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -56,6 +60,7 @@ public partial class CommandLineTests
     [InlineData("notify")]
     [InlineData("sockets")]
     [InlineData("kestrel")]
+    [InlineData("kestrel-socknotify")]
     public async Task Echo_says_where_it_listens_serves_and_shuts_down_cleanly_on_SIGTERM(string engine)
     {
         using Process process = Start("echo", "--engine", engine, "--port", "0");
@@ -92,6 +97,7 @@ public partial class CommandLineTests
         Assert.Contains("verified", output);
     }
 
+    private const int SigInt = 2;
     private const int SigTerm = 15;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

@@ -50,6 +50,9 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
 
     public static readonly string[] EngineNames = [.. EchoEngines.Names, CEpoll];
 
+    /// <summary>What a bench compares unless told: every engine but the Kestrel transport's, which the README's figures do not have yet.</summary>
+    public static readonly string[] DefaultEngineNames = [.. EngineNames.Where(name => name != EchoEngines.KestrelSockNotify)];
+
     private const int ServerCpu = 0;
     private const int LoadCpu = 1;
 

@@ -27,10 +27,13 @@ internal static class EchoEngines
     public const string Sockets = "sockets";
     public const string Kestrel = "kestrel";
 
-    public static readonly string[] Names = [Notify, Completion, Sockets, Kestrel];
+    /// <summary>The <see cref="Kestrel"/> engine on the SockNotify transport (<c>UseSockNotify()</c>).</summary>
+    public const string KestrelSockNotify = "kestrel-socknotify";
+
+    public static readonly string[] Names = [Notify, Completion, Sockets, Kestrel, KestrelSockNotify];
 
     /// <summary>The engines built on a <see cref="CompletionPort"/>, whose port backend can be chosen.</summary>
-    public static readonly string[] OnCompletionPort = [Notify, Completion];
+    public static readonly string[] OnCompletionPort = [Notify, Completion, KestrelSockNotify];
 
     /// <summary>
     /// Starts an engine listening on <paramref name="endPoint"/>; throws when the address cannot be bound, or when
@@ -43,6 +46,7 @@ internal static class EchoEngines
         Completion => CompletionEchoServer.Start(endPoint, threads, backend),
         Sockets => SocketsEchoServer.Start(endPoint),
         Kestrel => await KestrelEchoServer.StartAsync(endPoint).ConfigureAwait(false),
+        KestrelSockNotify => await KestrelEchoServer.StartAsync(endPoint, sockNotifyBackend: backend).ConfigureAwait(false),
         _ => throw new ArgumentOutOfRangeException(nameof(engine), engine, $"Unknown engine; one of {string.Join(", ", Names)}."),
     };
 }

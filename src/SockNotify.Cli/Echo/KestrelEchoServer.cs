@@ -11,7 +11,9 @@ using Microsoft.Extensions.Logging;
 
 namespace SockNotify.Cli.Echo;
 
-/// <summary>Kestrel with its default (Sockets) transport and a <see cref="ConnectionHandler"/> that echoes.</summary>
+/// <summary>
+/// Kestrel with a <see cref="ConnectionHandler"/> that echoes, on its default (Sockets) transport or on SockNotify's.
+/// </summary>
 internal sealed class KestrelEchoServer : IEchoServer
 {
     private readonly WebApplication _app;
@@ -24,10 +26,17 @@ internal sealed class KestrelEchoServer : IEchoServer
 
     public IPEndPoint LocalEndPoint { get; }
 
-    public static async Task<KestrelEchoServer> StartAsync(IPEndPoint endPoint)
+    /// <param name="endPoint">Where to listen.</param>
+    /// <param name="sockNotifyBackend">The SockNotify transport's backend; null for Kestrel's Sockets transport.</param>
+    public static async Task<KestrelEchoServer> StartAsync(IPEndPoint endPoint, CompletionPortBackend? sockNotifyBackend = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        if (sockNotifyBackend is { } backend)
+        {
+            builder.WebHost.UseSockNotify(options => options.Backend = backend);
+        }
+
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(endPoint, listen => listen.UseConnectionHandler<EchoConnectionHandler>()));
         WebApplication app = builder.Build();
         try
