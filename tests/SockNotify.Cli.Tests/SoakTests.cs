@@ -16,6 +16,7 @@ public partial class SoakTests
     [InlineData("completion", "io-uring")] // Failed before CloseSocket stopped resetting connections another thread was submitting for.
     [InlineData("sockets", "auto")]
     [InlineData("kestrel", "auto")]
+    [InlineData("kestrel-socknotify", "auto")]
     public async Task A_short_soak_of_every_engine_verifies_its_bytes_and_exits_0(string engine, string backend) =>
         await AssertShortSoakPassesAsync(engine, backend);
 
@@ -40,11 +41,14 @@ public partial class SoakTests
         SoakTally tally = new();
         SoakConnectionPlan plan = new(0, SoakStream.Key(1, 2, 3), [100], SoakEnding.Close, ResetAt: 100, ChunkSeed: 4);
 
-        bool ended = await SoakConnection.RunAsync((IPEndPoint)listener.LocalEndPoint!, plan, tally, "client 2 connection 0", CancellationToken.None);
+        using SemaphoreSlim awaitingAccept = new(1);
+
+        bool ended = await SoakConnection.RunAsync((IPEndPoint)listener.LocalEndPoint!, plan, tally, "client 2 connection 0", awaitingAccept, CancellationToken.None);
 
         Assert.False(ended);
         Assert.Matches("^client 2 connection 0 .*: echoed byte 99 is ", tally.Failure);
         Assert.True(tally.BytesVerified < 100);
+        Assert.Equal(1, awaitingAccept.CurrentCount); // Its place among the connections waiting to be accepted was given back.
         await corrupting;
     }
 

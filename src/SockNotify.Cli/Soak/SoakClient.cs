@@ -7,7 +7,7 @@ namespace SockNotify.Cli.Soak;
 /// log-uniform so that small and large both occur; ended by half-close, close or reset), then the next, until told to
 /// stop. Its random choices come from the seed and its index, so a run's plans repeat with the same seed.
 /// </summary>
-internal sealed class SoakClient(IPEndPoint server, int index, int seed, SoakTally tally)
+internal sealed class SoakClient(IPEndPoint server, int index, int seed, SoakTally tally, SemaphoreSlim awaitingAccept)
 {
     private const int MaxMessages = 4;
     private const int MaxMessageBits = 16; // 64 KiB.
@@ -21,7 +21,7 @@ internal sealed class SoakClient(IPEndPoint server, int index, int seed, SoakTal
         for (long number = 0; !stopping.IsCancellationRequested && !abort.IsCancellationRequested; number++)
         {
             SoakConnectionPlan plan = Draw(number);
-            if (!await SoakConnection.RunAsync(server, plan, tally, $"client {index} connection {number}", abort).ConfigureAwait(false))
+            if (!await SoakConnection.RunAsync(server, plan, tally, $"client {index} connection {number}", awaitingAccept, abort).ConfigureAwait(false))
             {
                 return; // The failure is in the tally, which ends the soak.
             }

@@ -47,22 +47,38 @@ internal sealed class SoakConnection : IDisposable
     private volatile bool _receiverDone;
     private volatile bool _resetting;
 
-    private SoakConnection(Socket socket, SoakConnectionPlan plan, SoakTally tally, string name)
+    /// <summary>The place this connection holds among those the server may not have accepted yet; null once given back.</summary>
+    private SemaphoreSlim? _awaitingAccept;
+
+    private SoakConnection(Socket socket, SoakConnectionPlan plan, SoakTally tally, string name, SemaphoreSlim awaitingAccept)
     {
         _socket = socket;
         _plan = plan;
         _tally = tally;
         _name = name;
+        _awaitingAccept = awaitingAccept;
     }
 
     /// <summary>How long one connection may take from connect to its end before the soak fails as stalled.</summary>
     public static TimeSpan Timeout { get; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Connects, runs the plan and ends the connection; returns false (with the failure reported) if it failed.</summary>
-    public static async Task<bool> RunAsync(System.Net.IPEndPoint server, SoakConnectionPlan plan, SoakTally tally, string name, CancellationToken abort)
+    /// <summary>
+    /// Connects, runs the plan and ends the connection; returns false (with the failure reported) if it failed. It
+    /// connects once <paramref name="awaitingAccept"/> lets it, and gives its place back when the server has shown that
+    /// it accepted the connection (a first echo or end) or the connection ended.
+    /// </summary>
+    public static async Task<bool> RunAsync(
+        System.Net.IPEndPoint server, SoakConnectionPlan plan, SoakTally tally, string name, SemaphoreSlim awaitingAccept, CancellationToken abort)
     {
-        using CancellationTokenSource deadline = CancellationTokenSource.CreateLinkedTokenSource(abort);
-        deadline.CancelAfter(Timeout);
+        try
+        {
+            await awaitingAccept.WaitAsync(abort).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return false; // The soak is being aborted for a failure already reported.
+        }
+
         Socket socket;
         try
         {
@@ -70,10 +86,13 @@ internal sealed class SoakConnection : IDisposable
         }
         catch (SocketException e)
         {
+            awaitingAccept.Release();
             return Failed(tally, name, plan, $"no socket: {Describe(e, abort)}", abort); // Out of descriptors, usually.
         }
 
-        using SoakConnection connection = new(socket, plan, tally, name);
+        using CancellationTokenSource deadline = CancellationTokenSource.CreateLinkedTokenSource(abort);
+        deadline.CancelAfter(Timeout);
+        using SoakConnection connection = new(socket, plan, tally, name, awaitingAccept);
         try
         {
             await socket.ConnectAsync(server, deadline.Token).ConfigureAwait(false);
@@ -216,6 +235,7 @@ internal sealed class SoakConnection : IDisposable
                 try
                 {
                     int count = await _socket.ReceiveAsync(buffer.AsMemory(0, length), SocketFlags.None, deadline).ConfigureAwait(false);
+                    Accepted(); // Whatever came, the server had the connection.
                     if (count == 0)
                     {
                         return _received == _plan.Total && _plan.Ending == SoakEnding.HalfClose
@@ -259,9 +279,13 @@ internal sealed class SoakConnection : IDisposable
 
     public void Dispose()
     {
+        Accepted(); // Or given up: either way it no longer waits in the listener's queue as this client's.
         _socket.Dispose();
         _echoed.Dispose();
     }
+
+    /// <summary>Gives back this connection's place among those waiting to be accepted, once.</summary>
+    private void Accepted() => Interlocked.Exchange(ref _awaitingAccept, null)?.Release();
 
     /// <summary>Reports a failure unless the whole soak is being aborted (then errors are its consequence); returns false.</summary>
     private bool Failed(string why, CancellationToken abort) => Failed(_tally, _name, _plan, why, abort);
