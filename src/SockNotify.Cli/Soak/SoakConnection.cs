@@ -25,10 +25,10 @@ internal sealed record SoakConnectionPlan(long Number, ulong Key, int[] Messages
 /// <summary>
 /// One connection of a soak client. A sender writes the plan's messages, each cut into random chunks of at most
 /// <see cref="MaxChunk"/>, and after a message either waits for its echo or goes straight on (so the server sees
-/// messages split and merged); a receiver waits for data with a zero-byte read (holding no buffer while idle, so
-/// thousands of connections cost little), reads it in random lengths and checks every byte against the connection's
-/// stream. Errors other than the ones its own reset causes, a wrong or extra byte, an early end and 30 s without
-/// finishing are failures.
+/// messages split and merged), then may idle for up to 2 s (so that most of the soak's connections are open at once);
+/// a receiver waits for data with a zero-byte read (holding no buffer while idle, so thousands of connections cost
+/// little), reads it in random lengths and checks every byte against the connection's stream. Errors other than the
+/// ones its own reset causes, a wrong or extra byte, an early end and 30 s without finishing are failures.
 /// </summary>
 internal sealed class SoakConnection : IDisposable
 {
@@ -36,6 +36,9 @@ internal sealed class SoakConnection : IDisposable
 
     /// <summary>The longest send, and so the most a client holds while the server does not read (the heap bound allows it).</summary>
     public const int MaxChunk = 16 * 1024;
+
+    /// <summary>The longest pause after a message.</summary>
+    private const int MaxIdleMilliseconds = 2000;
 
     private readonly Socket _socket;
     private readonly SoakConnectionPlan _plan;
@@ -176,6 +179,13 @@ internal sealed class SoakConnection : IDisposable
             if (random.Next(2) == 0 && !await EchoedAsync(_sent, deadline).ConfigureAwait(false))
             {
                 return false;
+            }
+
+            // Idle for a while, at random, as real clients are: the server holds nearly all the soak's connections at
+            // once, most of them idle, instead of the few the listen queue lets through (see SoakRunner.MaxAwaitingAccept).
+            if (random.Next(2) == 0)
+            {
+                await Task.Delay(random.Next(1, MaxIdleMilliseconds + 1), deadline).ConfigureAwait(false);
             }
         }
 
