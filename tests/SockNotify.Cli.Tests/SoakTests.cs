@@ -42,8 +42,9 @@ public partial class SoakTests
         SoakConnectionPlan plan = new(0, SoakStream.Key(1, 2, 3), [100], SoakEnding.Close, ResetAt: 100, ChunkSeed: 4);
 
         using SemaphoreSlim awaitingAccept = new(1);
+        SoakShared shared = new((IPEndPoint)listener.LocalEndPoint!, tally, awaitingAccept, CancellationToken.None, CancellationToken.None);
 
-        bool ended = await SoakConnection.RunAsync((IPEndPoint)listener.LocalEndPoint!, plan, tally, "client 2 connection 0", awaitingAccept, CancellationToken.None);
+        bool ended = await SoakConnection.RunAsync(shared, plan, "client 2 connection 0");
 
         Assert.False(ended);
         Assert.Matches("^client 2 connection 0 .*: echoed byte 99 is ", tally.Failure);

@@ -161,8 +161,8 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
         using CancellationTokenSource abort = new();
         Stopwatch clock = Stopwatch.StartNew();
         using SemaphoreSlim awaitingAccept = new(MaxAwaitingAccept);
-        Task[] clients = [.. Enumerable.Range(0, start.Connections).Select(i =>
-            Task.Run(() => new SoakClient(server, i, plan.Seed, tally, awaitingAccept).RunAsync(stopping.Token, abort.Token)))];
+        SoakShared shared = new(server, tally, awaitingAccept, stopping.Token, abort.Token);
+        Task[] clients = [.. Enumerable.Range(0, start.Connections).Select(i => Task.Run(() => new SoakClient(shared, i, plan.Seed).RunAsync()))];
 
         List<string> failures = [];
         List<SoakFigures> warmUp = [];
