@@ -7,7 +7,7 @@ namespace SockNotify.Cli.Soak;
 /// log-uniform so that small and large both occur; ended by half-close, close or reset), then the next, until told to
 /// stop. Its random choices come from the seed and its index, so a run's plans repeat with the same seed.
 /// </summary>
-internal sealed class SoakClient(IPEndPoint server, int index, int seed, SoakTally tally)
+internal sealed class SoakClient(SoakShared shared, int index, int seed)
 {
     private const int MaxMessages = 4;
     private const int MaxMessageBits = 16; // 64 KiB.
@@ -15,13 +15,13 @@ internal sealed class SoakClient(IPEndPoint server, int index, int seed, SoakTal
     // Not HashCode.Combine: it is randomized per process, and a seed must repeat its plans.
     private readonly Random _random = new((int)SoakStream.Key(seed, index, connection: -1));
 
-    /// <summary>Runs connections until <paramref name="stopping"/> (the current one finishes) or <paramref name="abort"/> (it is dropped).</summary>
-    public async Task RunAsync(CancellationToken stopping, CancellationToken abort)
+    /// <summary>Runs connections until the soak stops (the current one finishes) or aborts (it is dropped).</summary>
+    public async Task RunAsync()
     {
-        for (long number = 0; !stopping.IsCancellationRequested && !abort.IsCancellationRequested; number++)
+        for (long number = 0; !shared.Stopping.IsCancellationRequested && !shared.Abort.IsCancellationRequested; number++)
         {
             SoakConnectionPlan plan = Draw(number);
-            if (!await SoakConnection.RunAsync(server, plan, tally, $"client {index} connection {number}", abort).ConfigureAwait(false))
+            if (!await SoakConnection.RunAsync(shared, plan, $"client {index} connection {number}").ConfigureAwait(false))
             {
                 return; // The failure is in the tally, which ends the soak.
             }
@@ -42,3 +42,11 @@ internal sealed class SoakClient(IPEndPoint server, int index, int seed, SoakTal
         return new SoakConnectionPlan(number, SoakStream.Key(seed, index, number), messages, ending, resetAt, _random.Next());
     }
 }
+
+/// <summary>What every client of one soak shares.</summary>
+/// <param name="Server">The echo server.</param>
+/// <param name="Tally">The counts, and the first failure.</param>
+/// <param name="AwaitingAccept">Places for connections the server may not have accepted yet (see <see cref="SoakRunner"/>).</param>
+/// <param name="Stopping">Set when the duration is over: connections finish without their pauses, and no new one starts.</param>
+/// <param name="Abort">Set after a failure: connections are dropped, and their errors are not reported.</param>
+internal sealed record SoakShared(IPEndPoint Server, SoakTally Tally, SemaphoreSlim AwaitingAccept, CancellationToken Stopping, CancellationToken Abort);

@@ -25,10 +25,10 @@ internal sealed record SoakConnectionPlan(long Number, ulong Key, int[] Messages
 /// <summary>
 /// One connection of a soak client. A sender writes the plan's messages, each cut into random chunks of at most
 /// <see cref="MaxChunk"/>, and after a message either waits for its echo or goes straight on (so the server sees
-/// messages split and merged); a receiver waits for data with a zero-byte read (holding no buffer while idle, so
-/// thousands of connections cost little), reads it in random lengths and checks every byte against the connection's
-/// stream. Errors other than the ones its own reset causes, a wrong or extra byte, an early end and 30 s without
-/// finishing are failures.
+/// messages split and merged), then may idle for up to 2 s (so that most of the soak's connections are open at once);
+/// a receiver waits for data with a zero-byte read (holding no buffer while idle, so thousands of connections cost
+/// little), reads it in random lengths and checks every byte against the connection's stream. Errors other than the
+/// ones its own reset causes, a wrong or extra byte, an early end and 30 s without finishing are failures.
 /// </summary>
 internal sealed class SoakConnection : IDisposable
 {
@@ -37,9 +37,12 @@ internal sealed class SoakConnection : IDisposable
     /// <summary>The longest send, and so the most a client holds while the server does not read (the heap bound allows it).</summary>
     public const int MaxChunk = 16 * 1024;
 
+    /// <summary>The longest pause after a message.</summary>
+    private const int MaxIdleMilliseconds = 2000;
+
     private readonly Socket _socket;
     private readonly SoakConnectionPlan _plan;
-    private readonly SoakTally _tally;
+    private readonly SoakShared _shared;
     private readonly string _name;
     private readonly SemaphoreSlim _echoed = new(0);
     private long _sent;
@@ -47,60 +50,79 @@ internal sealed class SoakConnection : IDisposable
     private volatile bool _receiverDone;
     private volatile bool _resetting;
 
-    private SoakConnection(Socket socket, SoakConnectionPlan plan, SoakTally tally, string name)
+    /// <summary>The place this connection holds among those the server may not have accepted yet; null once given back.</summary>
+    private SemaphoreSlim? _awaitingAccept;
+
+    private SoakConnection(Socket socket, SoakConnectionPlan plan, SoakShared shared, string name)
     {
         _socket = socket;
         _plan = plan;
-        _tally = tally;
+        _shared = shared;
         _name = name;
+        _awaitingAccept = shared.AwaitingAccept;
     }
 
     /// <summary>How long one connection may take from connect to its end before the soak fails as stalled.</summary>
     public static TimeSpan Timeout { get; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Connects, runs the plan and ends the connection; returns false (with the failure reported) if it failed.</summary>
-    public static async Task<bool> RunAsync(System.Net.IPEndPoint server, SoakConnectionPlan plan, SoakTally tally, string name, CancellationToken abort)
+    /// <summary>
+    /// Connects, runs the plan and ends the connection; returns false (with the failure reported) if it failed. It
+    /// connects once <see cref="SoakShared.AwaitingAccept"/> lets it, and gives its place back when the server has shown
+    /// that it accepted the connection (a first echo or end) or the connection ended.
+    /// </summary>
+    public static async Task<bool> RunAsync(SoakShared shared, SoakConnectionPlan plan, string name)
     {
-        using CancellationTokenSource deadline = CancellationTokenSource.CreateLinkedTokenSource(abort);
-        deadline.CancelAfter(Timeout);
+        CancellationToken abort = shared.Abort;
+        try
+        {
+            await shared.AwaitingAccept.WaitAsync(abort).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return false; // The soak is being aborted for a failure already reported.
+        }
+
         Socket socket;
         try
         {
-            socket = new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            socket = new Socket(shared.Server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         }
         catch (SocketException e)
         {
-            return Failed(tally, name, plan, $"no socket: {Describe(e, abort)}", abort); // Out of descriptors, usually.
+            shared.AwaitingAccept.Release();
+            return Failed(shared, name, plan, $"no socket: {Describe(e, abort)}"); // Out of descriptors, usually.
         }
 
-        using SoakConnection connection = new(socket, plan, tally, name);
+        using CancellationTokenSource deadline = CancellationTokenSource.CreateLinkedTokenSource(abort);
+        deadline.CancelAfter(Timeout);
+        using SoakConnection connection = new(socket, plan, shared, name);
         try
         {
-            await socket.ConnectAsync(server, deadline.Token).ConfigureAwait(false);
+            await socket.ConnectAsync(shared.Server, deadline.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {
-            return connection.Failed($"connect failed: {Describe(e, abort)}", abort);
+            return connection.Failed($"connect failed: {Describe(e, abort)}");
         }
 
-        tally.Opened();
-        bool ended = await connection.ExchangeAsync(deadline.Token, abort).ConfigureAwait(false);
+        shared.Tally.Opened();
+        bool ended = await connection.ExchangeAsync(deadline.Token).ConfigureAwait(false);
         socket.Dispose(); // A graceful close, unless the plan reset it already.
         if (ended)
         {
-            tally.Closed(reset: plan.Ending == SoakEnding.Reset);
+            shared.Tally.Closed(reset: plan.Ending == SoakEnding.Reset);
         }
         else
         {
-            tally.Abandoned();
+            shared.Tally.Abandoned();
         }
 
         return ended;
     }
 
-    private async Task<bool> ExchangeAsync(CancellationToken deadline, CancellationToken abort)
+    private async Task<bool> ExchangeAsync(CancellationToken deadline)
     {
-        Task<bool> receiving = ReceiveAsync(deadline, abort);
+        Task<bool> receiving = ReceiveAsync(deadline);
         bool sent;
         try
         {
@@ -108,7 +130,7 @@ internal sealed class SoakConnection : IDisposable
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
         {
-            sent = Failed($"send failed after {Volatile.Read(ref _sent)} bytes sent, {Volatile.Read(ref _received)} echoed: {Describe(e, abort)}", abort);
+            sent = Failed($"send failed after {Volatile.Read(ref _sent)} bytes sent, {Volatile.Read(ref _received)} echoed: {Describe(e, _shared.Abort)}");
         }
 
         if (!sent)
@@ -158,6 +180,13 @@ internal sealed class SoakConnection : IDisposable
             {
                 return false;
             }
+
+            // Idle for a while, at random, as real clients are: the server holds nearly all the soak's connections at
+            // once, most of them idle, instead of the few the listen queue lets through (see SoakRunner.MaxAwaitingAccept).
+            if (random.Next(2) == 0)
+            {
+                await IdleAsync(random.Next(1, MaxIdleMilliseconds + 1)).ConfigureAwait(false);
+            }
         }
 
         switch (_plan.Ending)
@@ -196,7 +225,7 @@ internal sealed class SoakConnection : IDisposable
         return true;
     }
 
-    private async Task<bool> ReceiveAsync(CancellationToken deadline, CancellationToken abort)
+    private async Task<bool> ReceiveAsync(CancellationToken deadline)
     {
         Random random = new(~_plan.ChunkSeed);
         try
@@ -216,26 +245,27 @@ internal sealed class SoakConnection : IDisposable
                 try
                 {
                     int count = await _socket.ReceiveAsync(buffer.AsMemory(0, length), SocketFlags.None, deadline).ConfigureAwait(false);
+                    Accepted(); // Whatever came, the server had the connection.
                     if (count == 0)
                     {
                         return _received == _plan.Total && _plan.Ending == SoakEnding.HalfClose
-                            || Failed($"the server closed the connection after echoing {_received} of {Volatile.Read(ref _sent)} bytes sent", abort);
+                            || Failed($"the server closed the connection after echoing {_received} of {Volatile.Read(ref _sent)} bytes sent");
                     }
 
                     if (_received + count > Volatile.Read(ref _sent))
                     {
-                        return Failed($"{_received + count} bytes echoed, more than the {Volatile.Read(ref _sent)} sent", abort);
+                        return Failed($"{_received + count} bytes echoed, more than the {Volatile.Read(ref _sent)} sent");
                     }
 
                     int mismatch = SoakStream.FirstMismatch(_plan.Key, _received, buffer.AsSpan(0, count), scratch);
                     if (mismatch >= 0)
                     {
                         long offset = _received + mismatch;
-                        return Failed($"echoed byte {offset} is {buffer[mismatch]}, sent {SoakStream.ByteAt(_plan.Key, offset)}", abort);
+                        return Failed($"echoed byte {offset} is {buffer[mismatch]}, sent {SoakStream.ByteAt(_plan.Key, offset)}");
                     }
 
                     Volatile.Write(ref _received, _received + count);
-                    _tally.Verified(count);
+                    _shared.Tally.Verified(count);
                     _echoed.Release();
                 }
                 finally
@@ -248,7 +278,7 @@ internal sealed class SoakConnection : IDisposable
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
         {
             // After its own reset the client's read fails; that is the reset working, not the server failing.
-            return _resetting || Failed($"receive failed after {_received} bytes echoed of {Volatile.Read(ref _sent)} sent: {Describe(e, abort)}", abort);
+            return _resetting || Failed($"receive failed after {_received} bytes echoed of {Volatile.Read(ref _sent)} sent: {Describe(e, _shared.Abort)}");
         }
         finally
         {
@@ -259,18 +289,34 @@ internal sealed class SoakConnection : IDisposable
 
     public void Dispose()
     {
+        Accepted(); // Or given up: either way it no longer waits in the listener's queue as this client's.
         _socket.Dispose();
         _echoed.Dispose();
     }
 
-    /// <summary>Reports a failure unless the whole soak is being aborted (then errors are its consequence); returns false.</summary>
-    private bool Failed(string why, CancellationToken abort) => Failed(_tally, _name, _plan, why, abort);
-
-    private static bool Failed(SoakTally tally, string name, SoakConnectionPlan plan, string why, CancellationToken abort)
+    /// <summary>Pauses, unless the soak is ending: then the connection finishes at once, so the last ones drain quickly.</summary>
+    private async Task IdleAsync(int milliseconds)
     {
-        if (!abort.IsCancellationRequested)
+        try
         {
-            tally.Fail($"{name} ({plan.Ending}, {plan.Messages.Length} messages, {plan.Total} bytes): {why}");
+            await Task.Delay(milliseconds, _shared.Stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Gives back this connection's place among those waiting to be accepted, once.</summary>
+    private void Accepted() => Interlocked.Exchange(ref _awaitingAccept, null)?.Release();
+
+    /// <summary>Reports a failure unless the whole soak is being aborted (then errors are its consequence); returns false.</summary>
+    private bool Failed(string why) => Failed(_shared, _name, _plan, why);
+
+    private static bool Failed(SoakShared shared, string name, SoakConnectionPlan plan, string why)
+    {
+        if (!shared.Abort.IsCancellationRequested)
+        {
+            shared.Tally.Fail($"{name} ({plan.Ending}, {plan.Messages.Length} messages, {plan.Total} bytes): {why}");
         }
 
         return false;

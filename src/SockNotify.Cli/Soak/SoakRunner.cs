@@ -28,6 +28,14 @@ internal sealed record SoakPlan(
 /// </summary>
 internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
 {
+    /// <summary>
+    /// The most connections the clients keep waiting for the server to accept: Kestrel's listen backlog, the smallest of
+    /// the engines' (the others listen with somaxconn, 4,096 by default). Thousands of clients connecting faster than a
+    /// server accepts overflow the queue, the kernel answers with SYN cookies and later refuses some of them with a
+    /// reset, which a client would report against the server.
+    /// </summary>
+    private const int MaxAwaitingAccept = 512;
+
     /// <summary>How long the clients may take to finish their last connections: one connection's timeout and some.</summary>
     private static readonly TimeSpan DrainTimeout = SoakConnection.Timeout + TimeSpan.FromSeconds(10);
 
@@ -152,11 +160,9 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
         using CancellationTokenSource stopping = new();
         using CancellationTokenSource abort = new();
         Stopwatch clock = Stopwatch.StartNew();
-        Task[] clients = [.. Enumerable.Range(0, start.Connections).Select(i => Task.Run(async () =>
-        {
-            await Task.Delay(StartDelay(i), abort.Token).ConfigureAwait(false);
-            await new SoakClient(server, i, plan.Seed, tally).RunAsync(stopping.Token, abort.Token).ConfigureAwait(false);
-        }))];
+        using SemaphoreSlim awaitingAccept = new(MaxAwaitingAccept);
+        SoakShared shared = new(server, tally, awaitingAccept, stopping.Token, abort.Token);
+        Task[] clients = [.. Enumerable.Range(0, start.Connections).Select(i => Task.Run(() => new SoakClient(shared, i, plan.Seed).RunAsync()))];
 
         List<string> failures = [];
         List<SoakFigures> warmUp = [];
@@ -259,13 +265,6 @@ internal sealed class SoakRunner(SoakPlan plan, TextWriter log)
         await log.WriteLineAsync(describe(clock.Elapsed)).ConfigureAwait(false);
         return held;
     }
-
-    /// <summary>
-    /// Clients start 500 per 100 ms, about as fast as a server accepts: thousands of connects at once overflow the
-    /// listener's queues, and the kernel then answers with SYN cookies, some of which it later refuses with a reset
-    /// that the client would report against the server.
-    /// </summary>
-    private static TimeSpan StartDelay(int client) => TimeSpan.FromMilliseconds(client / 500 * 100);
 
     /// <summary>Every interval, the warm-up's end and the end, in order.</summary>
     private SortedSet<TimeSpan> SampleTimes()
