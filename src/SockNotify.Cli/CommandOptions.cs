@@ -23,6 +23,42 @@ internal static class CommandOptions
     private static readonly TimeSpan MaxDuration = TimeSpan.FromHours(1);
 
     /// <summary>The names <c>--backend</c> accepts, for <see cref="CompletionPortBackend"/>'s members in order.</summary>
+    /// <summary>--port of a server command: 0 picks a free one. Defaults to 5000.</summary>
+    public static Option<int> ListenPort()
+    {
+        Option<int> port = new("--port")
+        {
+            Description = "TCP port to listen on; 0 picks a free one. Defaults to 5000.",
+            DefaultValueFactory = _ => 5000,
+        };
+        port.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < System.Net.IPEndPoint.MinPort or > System.Net.IPEndPoint.MaxPort)
+            {
+                result.AddError($"--port must be between {System.Net.IPEndPoint.MinPort} and {System.Net.IPEndPoint.MaxPort}.");
+            }
+        });
+        return port;
+    }
+
+    /// <summary>--address of a server command. Defaults to 127.0.0.1.</summary>
+    public static Option<System.Net.IPAddress> ListenAddress() => new("--address")
+    {
+        Description = "Address to listen on. Defaults to 127.0.0.1.",
+        DefaultValueFactory = _ => System.Net.IPAddress.Loopback,
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Single().Value;
+            if (System.Net.IPAddress.TryParse(text, out System.Net.IPAddress? parsed))
+            {
+                return parsed;
+            }
+
+            result.AddError($"'{text}' is not an IP address.");
+            return null;
+        },
+    };
+
     public static readonly string[] BackendNames = ["auto", "io-uring", "epoll"];
 
     /// <summary>The <see cref="CompletionPort"/> backend of the engines that have one.</summary>

@@ -47,35 +47,8 @@ internal static class EchoCommand
             }
         });
 
-        Option<int> port = new("--port")
-        {
-            Description = "TCP port to listen on; 0 picks a free one. Defaults to 5000.",
-            DefaultValueFactory = _ => 5000,
-        };
-        port.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() is < IPEndPoint.MinPort or > IPEndPoint.MaxPort)
-            {
-                result.AddError($"--port must be between {IPEndPoint.MinPort} and {IPEndPoint.MaxPort}.");
-            }
-        });
-
-        Option<IPAddress> address = new("--address")
-        {
-            Description = "Address to listen on. Defaults to 127.0.0.1.",
-            DefaultValueFactory = _ => IPAddress.Loopback,
-            CustomParser = result =>
-            {
-                string text = result.Tokens.Single().Value;
-                if (IPAddress.TryParse(text, out IPAddress? parsed))
-                {
-                    return parsed;
-                }
-
-                result.AddError($"'{text}' is not an IP address.");
-                return null;
-            },
-        };
+        Option<int> port = CommandOptions.ListenPort();
+        Option<IPAddress> address = CommandOptions.ListenAddress();
 
         Option<bool> stats = new("--stats")
         {
