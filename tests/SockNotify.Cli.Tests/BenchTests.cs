@@ -67,14 +67,20 @@ public class BenchTests
         try
         {
             (int exitCode, string stdout, string stderr) = await CommandLineTests.RunAsync(
-                "bench", "--engines", "notify,sockets,c-epoll", "--connections", "10", "--warmup", "500ms", "--duration", "1s",
+                "bench", "--engines", "notify,sockets,c-epoll,c-uring", "--connections", "10", "--warmup", "500ms", "--duration", "1s",
                 "--idle-connections", "50", "--repeat", "1", "--out", output);
             Assert.True(exitCode == 0, $"{stdout}\n{stderr}");
 
             using JsonDocument report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "bench.json")));
             JsonElement rows = report.RootElement.GetProperty("Rows");
             bool hasGcc = Environment.GetEnvironmentVariable("PATH")!.Split(':').Any(d => File.Exists(Path.Combine(d, "gcc")));
-            Assert.Equal(hasGcc ? 3 : 2, rows.GetArrayLength()); // Without gcc the C baseline is skipped with a note.
+            bool hasLiburing = File.Exists("/usr/include/liburing.h");
+            // Without gcc the C baselines are skipped with a note, and without liburing's headers the io_uring one.
+            Assert.Equal(2 + (hasGcc ? 1 : 0) + (hasGcc && hasLiburing ? 1 : 0), rows.GetArrayLength());
+            if (!hasGcc || !hasLiburing)
+            {
+                Assert.Contains("c-uring skipped", stdout);
+            }
             foreach (JsonElement row in rows.EnumerateArray())
             {
                 Assert.True(row.GetProperty("Load").GetProperty("Messages").GetInt64() > 0);
@@ -84,6 +90,7 @@ public class BenchTests
             Assert.True(new FileInfo(Path.Combine(output, "throughput.png")).Length > 0);
             Assert.True(new FileInfo(Path.Combine(output, "cpu-per-message.png")).Length > 0);
             Assert.Contains("vs sockets", stdout);
+            Assert.Contains("vs c-uring", stdout);
         }
         finally
         {

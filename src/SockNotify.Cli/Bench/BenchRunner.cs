@@ -45,10 +45,7 @@ internal sealed partial class BenchReportJson : JsonSerializerContext;
 /// </summary>
 internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
 {
-    /// <summary>The C baseline's engine name.</summary>
-    public const string CEpoll = "c-epoll";
-
-    public static readonly string[] EngineNames = [.. EchoEngines.Names, CEpoll];
+    public static readonly string[] EngineNames = [.. EchoEngines.Names, .. CBaseline.All.Select(c => c.Engine)];
 
     /// <summary>What a bench compares unless told: every engine but the Kestrel transport's, which the README's figures do not have yet.</summary>
     public static readonly string[] DefaultEngineNames = [.. EngineNames.Where(name => name != EchoEngines.KestrelSockNotify)];
@@ -136,7 +133,7 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
                 continue;
             }
 
-            using ServerProcess server = await ServerProcess.StartAsync(command, ServerCpu, reportsAllocations: engine != CEpoll).ConfigureAwait(false);
+            using ServerProcess server = await ServerProcess.StartAsync(command, ServerCpu, reportsAllocations: CBaseline.Named(engine) is null).ConfigureAwait(false);
             foreach (int connections in plan.Connections)
             {
                 report($"{engine}: {connections} connections");
@@ -264,15 +261,15 @@ internal sealed class BenchRunner(BenchPlan plan, Action<string> report)
 
     private IReadOnlyList<string>? ServerCommand(string engine)
     {
-        if (engine != CEpoll)
+        if (CBaseline.Named(engine) is not { } baseline)
         {
             return Processes.Self("echo", "--engine", engine, "--port", "0", "--threads", Invariant(plan.ServerThreads), "--stats");
         }
 
-        string? binary = CBaseline.Build(plan.OutputDirectory, out string? why);
+        string? binary = baseline.Build(plan.OutputDirectory, out string? why);
         if (binary is null)
         {
-            Note($"c-epoll skipped: {why}");
+            Note($"{engine} skipped: {why}");
             return null;
         }
 

@@ -4,18 +4,19 @@ using SockNotify.Cli.Echo;
 
 namespace SockNotify.Cli.Bench;
 
-/// <summary>The bench's table: every engine and load, with ratios to System.Net.Sockets and to the C baseline of the same run.</summary>
+/// <summary>The bench's table: every engine and load, with ratios to System.Net.Sockets and to both C baselines of the same run.</summary>
 internal static class BenchTable
 {
     public static Table Render(IReadOnlyList<BenchRow> rows)
     {
         Table table = new Table().AddColumns(
             "Engine", "Conns", "Msg/s", "vs sockets", "p50 µs", "p99 µs", "p99.9 µs",
-            "Server CPU s/M msg", "vs C", "Alloc B/msg", "Idle RSS B/conn", "Idle heap B/conn", "Load CPU");
+            "Server CPU s/M msg", "vs c-epoll", "vs c-uring", "Alloc B/msg", "Idle RSS B/conn", "Idle heap B/conn", "Load CPU");
         foreach (BenchRow row in rows)
         {
             BenchRow? sockets = rows.FirstOrDefault(r => r.Engine == EchoEngines.Sockets && r.Connections == row.Connections);
-            BenchRow? c = rows.FirstOrDefault(r => r.Engine == BenchRunner.CEpoll && r.Connections == row.Connections);
+            BenchRow? epoll = rows.FirstOrDefault(r => r.Engine == CBaseline.Epoll.Engine && r.Connections == row.Connections);
+            BenchRow? uring = rows.FirstOrDefault(r => r.Engine == CBaseline.Uring.Engine && r.Connections == row.Connections);
             table.AddRow(
                 row.Engine,
                 Format(row.Connections, "N0"),
@@ -25,7 +26,8 @@ internal static class BenchTable
                 Format(row.Load.P99Microseconds, "N0"),
                 Format(row.Load.P999Microseconds, "N0"),
                 Format(row.ServerCpuSecondsPerMillion, "N2"),
-                Ratio(row.ServerCpuSecondsPerMillion, c?.ServerCpuSecondsPerMillion),
+                Ratio(row.ServerCpuSecondsPerMillion, epoll?.ServerCpuSecondsPerMillion),
+                Ratio(row.ServerCpuSecondsPerMillion, uring?.ServerCpuSecondsPerMillion),
                 row.AllocatedBytesPerMessage is { } allocated ? Format(allocated, "N2") : "n/a",
                 row.IdleBytesPerConnection is { } idle ? Format(idle, "N0") : "",
                 row.IdleManagedBytesPerConnection is { } heap ? Format(heap, "N0") : "",
