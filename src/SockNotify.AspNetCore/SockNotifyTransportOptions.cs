@@ -134,6 +134,15 @@ public class SockNotifyTransportOptions
     public bool FinOnError { get; set; } = AppContext.TryGetSwitch(FinOnErrorSwitch, out bool finOnError) && finOnError;
 
     /// <summary>
+    /// The clock of the listener's pause after a failed accept (out of descriptors or memory), so that tests can hold
+    /// the pause and count the accepts made meanwhile. Internal: nothing else runs on it.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to <see cref="TimeProvider.System"/>.
+    /// </remarks>
+    internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>
     /// Creates a TCP socket bound to <paramref name="endpoint"/> that a connection listener can listen with;
     /// <see cref="IPAddress.IPv6Any"/> is bound dual-mode, so that it takes IPv4 connections too, as Kestrel expects.
     /// </summary>

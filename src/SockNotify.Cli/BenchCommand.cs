@@ -73,6 +73,7 @@ internal static class BenchCommand
             engines, connections, size, depth, threads, warmup, duration, idle, rounds, output,
         };
         CommandOptions.RefuseTooManyBytesInFlight(command, depth, size);
+        command.Subcommands.Add(HttpBenchCommand.Create()); // bench http: the Kestrel transports under wrk.
         command.SetAction((parsed, _) => RunAsync(new BenchPlan(
             parsed.GetValue(engines)!, parsed.GetValue(connections)!, parsed.GetValue(size), parsed.GetValue(depth), parsed.GetValue(threads),
             parsed.GetValue(warmup), parsed.GetValue(duration), parsed.GetValue(idle), parsed.GetValue(rounds), Path.GetFullPath(parsed.GetValue(output)!))));

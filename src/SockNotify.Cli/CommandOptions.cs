@@ -22,7 +22,6 @@ internal static class CommandOptions
 
     private static readonly TimeSpan MaxDuration = TimeSpan.FromHours(1);
 
-    /// <summary>The names <c>--backend</c> accepts, for <see cref="CompletionPortBackend"/>'s members in order.</summary>
     /// <summary>--port of a server command: 0 picks a free one. Defaults to 5000.</summary>
     public static Option<int> ListenPort()
     {
@@ -59,6 +58,7 @@ internal static class CommandOptions
         },
     };
 
+    /// <summary>The names <c>--backend</c> accepts, for <see cref="CompletionPortBackend"/>'s members in order.</summary>
     public static readonly string[] BackendNames = ["auto", "io-uring", "epoll"];
 
     /// <summary>The <see cref="CompletionPort"/> backend of the engines that have one.</summary>

@@ -21,18 +21,24 @@ public readonly struct CompletionEntry
     /// </summary>
     private readonly uint _lease;
 
+    /// <summary>What made the entry, for the meter's counts (it fits the struct's padding: no size cost).</summary>
+    private readonly CompletionKind _kind;
+
     /// <summary>The result of an Accept whose descriptor is not yet wrapped into a <see cref="Socket"/>.</summary>
     private static readonly object s_acceptedDescriptor = new();
 
-    internal CompletionEntry(object? completionKey, uint bytesTransferred, object? context)
+    /// <summary>A notification (<see cref="CompletionKind.Notification"/>) or a post (<see cref="CompletionKind.Post"/>).</summary>
+    internal CompletionEntry(object? completionKey, uint bytesTransferred, object? context, CompletionKind kind)
     {
         CompletionKey = completionKey;
         BytesTransferred = bytesTransferred;
         Context = context;
+        _kind = kind;
     }
 
+    /// <summary>An operation's completion.</summary>
     internal CompletionEntry(object? completionKey, uint bytesTransferred, object? context, SocketError socketError, object? result, uint lease = 0)
-        : this(completionKey, bytesTransferred, context)
+        : this(completionKey, bytesTransferred, context, CompletionKind.Completion)
     {
         SocketError = socketError;
         _result = result;
@@ -82,6 +88,9 @@ public readonly struct CompletionEntry
 
     internal PooledBuffer? PooledBuffer => _result as PooledBuffer;
 
+    /// <summary>Whether the entry is a notification, an operation's completion or a post.</summary>
+    internal CompletionKind Kind => _kind;
+
     /// <summary>
     /// A successful Accept's entry as the engines produce it: the descriptor rides in the entry, and the dequeuing thread
     /// makes the <see cref="Socket"/> with <see cref="WithAcceptedSocket"/> just before the caller sees it.
@@ -121,4 +130,17 @@ public readonly struct CompletionEntry
             TryReturnPooledBuffer(buffer);
         }
     }
+}
+
+/// <summary>The three kinds of entry a port delivers, as the meter counts them.</summary>
+internal enum CompletionKind : byte
+{
+    /// <summary>An overlapped operation's completion.</summary>
+    Completion,
+
+    /// <summary>A socket notification, Remove included.</summary>
+    Notification,
+
+    /// <summary>A packet posted with <see cref="CompletionPort.PostQueuedCompletionStatus"/>.</summary>
+    Post,
 }

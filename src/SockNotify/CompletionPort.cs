@@ -177,7 +177,7 @@ public sealed partial class CompletionPort : IDisposable
         _core.Lifetime.Enter();
         try
         {
-            _core.Engine.Post(new CompletionEntry(completionKey, bytesTransferred, context));
+            _core.Engine.Post(new CompletionEntry(completionKey, bytesTransferred, context, CompletionKind.Post));
         }
         finally
         {

@@ -35,6 +35,35 @@ public sealed class BindingTests
 
     [Theory]
     [AllTransports]
+    public async Task An_IPv6_address_in_use_fails_the_start_with_AddressInUseException(Transport transport)
+    {
+        using Socket occupant = new(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        occupant.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        occupant.Listen();
+        int port = ((IPEndPoint)occupant.LocalEndPoint!).Port;
+
+        Exception failure = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(transport, [new IPEndPoint(IPAddress.IPv6Loopback, port)]));
+
+        Assert.IsType<Microsoft.AspNetCore.Connections.AddressInUseException>(failure.InnerException ?? failure);
+    }
+
+    /// <summary>Dual mode takes the IPv4 port too: a port an IPv4 listener holds cannot be bound on [::].</summary>
+    [Theory]
+    [AllTransports]
+    public async Task The_IPv6_any_address_is_in_use_when_an_IPv4_listener_holds_the_port(Transport transport)
+    {
+        using Socket occupant = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        occupant.Bind(new IPEndPoint(IPAddress.Any, 0));
+        occupant.Listen();
+        int port = ((IPEndPoint)occupant.LocalEndPoint!).Port;
+
+        Exception failure = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(transport, [new IPEndPoint(IPAddress.IPv6Any, port)]));
+
+        Assert.IsType<Microsoft.AspNetCore.Connections.AddressInUseException>(failure.InnerException ?? failure);
+    }
+
+    [Theory]
+    [AllTransports]
     public async Task IPv6_loopback_serves(Transport transport)
     {
         await using TestServer server = await TestServer.StartAsync(transport, [new IPEndPoint(IPAddress.IPv6Loopback, 0)]);
@@ -53,6 +82,9 @@ public sealed class BindingTests
         using HttpClient client = new() { Timeout = TestServer.Patience };
         Assert.Equal("Hello", await client.GetStringAsync($"http://127.0.0.1:{server.Port}/hello"));
         Assert.Equal("Hello", await client.GetStringAsync($"http://[::1]:{server.Port}/hello"));
+
+        // Both through the transport under test: SockNotify serves [::] itself rather than leaving it to Sockets.
+        Assert.Equal([ExpectedConnectionType(transport), ExpectedConnectionType(transport)], server.ConnectionTypes);
     }
 
     [Theory]

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -129,6 +130,26 @@ public sealed class TransportContractTests
         connection.Features.Set(marker);
         Assert.Same(marker, connection.Features.Get<Marker>());
         Assert.NotEqual(revision, connection.Features.Revision);
+    }
+
+    [Theory]
+    [AllTransports]
+    public async Task A_listener_on_the_IPv6_any_address_accepts_an_IPv4_client_with_its_mapped_address(Transport transport)
+    {
+        await using IConnectionListener listener = await Listeners.BindAsync(transport, new IPEndPoint(IPAddress.IPv6Any, 0));
+        using Socket client = await ConnectAsync(listener); // IPv4, to 127.0.0.1.
+        await using ConnectionContext connection = (await listener.AcceptAsync().AsTask().WaitAsync(TestServer.Patience))!;
+
+        IPEndPoint remote = Assert.IsType<IPEndPoint>(connection.RemoteEndPoint);
+        Assert.Equal(((IPEndPoint)client.LocalEndPoint!).Port, remote.Port);
+        Assert.True(remote.Address.IsIPv4MappedToIPv6, $"{remote.Address}");
+        Assert.Equal(IPAddress.Loopback, remote.Address.MapToIPv4());
+        Assert.Equal(transport.IsSockNotify() ? "SockNotifyConnection" : "SocketConnection", connection.GetType().Name);
+
+        await client.SendAsync("ping"u8.ToArray());
+        ReadResult read = await connection.Transport.Input.ReadAtLeastAsync(4).AsTask().WaitAsync(TestServer.Patience);
+        Assert.Equal("ping"u8.ToArray(), read.Buffer.ToArray());
+        connection.Transport.Input.AdvanceTo(read.Buffer.End);
     }
 
     private static async Task<Socket> ConnectAsync(IConnectionListener listener)

@@ -102,7 +102,10 @@ public partial class CommandLineTests
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 
-    private static Process Start(params string[] arguments)
+    private static Process Start(params string[] arguments) => Start(null, arguments);
+
+    /// <summary>Starts the tool with <paramref name="environment"/> set in its environment (null values unset).</summary>
+    private static Process Start(IReadOnlyDictionary<string, string?>? environment, params string[] arguments)
     {
         ProcessStartInfo start = new("dotnet")
         {
@@ -110,6 +113,11 @@ public partial class CommandLineTests
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach ((string name, string? value) in environment ?? new Dictionary<string, string?>())
+        {
+            start.Environment[name] = value;
+        }
+
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "SockNotify.Cli.dll"));
         foreach (string argument in arguments)
         {
@@ -119,9 +127,11 @@ public partial class CommandLineTests
         return Process.Start(start)!;
     }
 
-    internal static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] arguments)
+    internal static Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] arguments) => RunAsync(null, arguments);
+
+    internal static async Task<(int ExitCode, string Output, string Error)> RunAsync(IReadOnlyDictionary<string, string?>? environment, params string[] arguments)
     {
-        using Process process = Start(arguments);
+        using Process process = Start(environment, arguments);
         Task<string> output = process.StandardOutput.ReadToEndAsync();
         Task<string> error = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));

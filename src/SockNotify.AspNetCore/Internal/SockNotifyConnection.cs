@@ -30,11 +30,31 @@ namespace SockNotify.AspNetCore.Internal;
 //   UnsafePreferInlineScheduling).
 // - Any thread may call Abort: it ends the connection with RST (FIN with FinOnError) and cancels the send loop's read.
 //
-// The close: Shutdown runs once (under _shutdownLock), records the reason, and closes the socket with the port's
+// The close: Shutdown runs once (the first caller records the reason), and closes the socket with the port's
 // CloseSocket, so the peer sees FIN or RST at once and the pending operations complete with OperationAborted, which
-// ends both loops. Operations start under the same lock and never after the close, so none starts on a closed socket.
-// (CloseSocket lets go of the association before it disposes the socket; a start between the two would throw.)
+// ends both loops.
 //
+// Starts take no lock (they did until the port's CloseSocket covered their race with the close). Who can start or
+// close, and why each race is covered:
+// - Both loops start their operations on the queue's thread (only the very first receive starts on the accepting
+//   thread, in Start, before anyone else can reach the connection), so a loop's start never races the other loop's, nor
+//   the close the send loop makes itself when the output completes or a send fails.
+// - Abort runs on any thread, so its close races the loops' starts. The port settles that race (CloseSocket's
+//   contract, and the test An_operation_started_while_another_thread_closes_the_socket_is_aborted_never_refused): a
+//   start before the close's association end is cancelled by it and completes with OperationAborted; one during it is
+//   refused or cancelled, never refused as "not associated"; one after it finds the socket closed and returns
+//   OperationAborted. Either way the loop ends, and because _shutdownReason is written before CloseSocket is called,
+//   the loop that meets OperationAborted finds the reason and reports it, not an error of its own. The check of
+//   _shutdownReason before a start only saves a call into the port.
+// - Abort's socket options (linger 0 for RST, shutdown for FIN) may meet an operation the loops just started: a send
+//   then fails with EPIPE or a reset and a receive ends, both after the reason is recorded, so the reason still wins.
+// Shutdown itself keeps _shutdownLock, for a race the port does not cover: the loop that loses the race to record a
+// reason must not end before the winner's CloseSocket has returned. Otherwise (say Abort on a Kestrel thread between
+// recording its reason and CloseSocket, while the send loop ends because the output completed) both loops could end,
+// DisposeAsync release the last reference to the I/O queues and dispose the port, and the winner's CloseSocket would
+// then throw ObjectDisposedException out of Abort and leave the socket to its finalizer. Under the lock, the loser waits
+// for the winner's close, so DisposeAsync (which waits for both loops) returns only after the socket is closed.
+
 // What each side promises: the port completes every started operation exactly once, and its buffer (pooled, or the
 // pipe's memory) is not touched by the kernel after that; the loops leave a pipe block to the pipe (Advance, AdvanceTo,
 // Complete) only after the operation that used it completed. So DisposeAsync, which waits for both loops, returns with
@@ -369,34 +389,29 @@ internal sealed partial class SockNotifyConnection : ConnectionContext,
         return SocketError.Success;
     }
 
+    // No lock: a start that races Abort's close is aborted by the port (see the header).
     private SocketError StartReceive(Memory<byte> direct)
     {
-        lock (_shutdownLock)
+        if (_shutdownReason is not null)
         {
-            if (_shutdownReason is not null)
-            {
-                return SocketError.OperationAborted;
-            }
-
-            return _receivePooled
-                ? _port.ReceivePooled(_socket, SocketFlags.None, _receive)
-                : _port.Receive(_socket, direct, SocketFlags.None, _receive);
+            return SocketError.OperationAborted;
         }
+
+        return _receivePooled
+            ? _port.ReceivePooled(_socket, SocketFlags.None, _receive)
+            : _port.Receive(_socket, direct, SocketFlags.None, _receive);
     }
 
     private SocketError StartSend(ReadOnlyMemory<byte> single, ReadOnlySpan<ReadOnlyMemory<byte>> segments)
     {
-        lock (_shutdownLock)
+        if (_shutdownReason is not null)
         {
-            if (_shutdownReason is not null)
-            {
-                return SocketError.OperationAborted;
-            }
-
-            return segments.IsEmpty
-                ? _port.Send(_socket, single, SocketFlags.None, _send)
-                : _port.Send(_socket, segments, SocketFlags.None, _send);
+            return SocketError.OperationAborted;
         }
+
+        return segments.IsEmpty
+            ? _port.Send(_socket, single, SocketFlags.None, _send)
+            : _port.Send(_socket, segments, SocketFlags.None, _send);
     }
 
     /// <summary>The exception a failed receive completes the input with (the shutdown reason, if any, takes precedence).</summary>
@@ -443,7 +458,10 @@ internal sealed partial class SockNotifyConnection : ConnectionContext,
     private static bool IsConnectionReset(SocketError error) =>
         error is SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted;
 
-    /// <summary>Ends the connection once: FIN when the output completed (or with FinOnError), else RST.</summary>
+    /// <summary>
+    /// Ends the connection once: FIN when the output completed (or with FinOnError), else RST. Returns only once the
+    /// socket is closed, whoever closed it (the lock: see the header).
+    /// </summary>
     private void Shutdown(Exception? shutdownReason)
     {
         lock (_shutdownLock)

@@ -148,7 +148,7 @@ internal sealed class SockNotifyConnectionListener : IConnectionListener
                     break;
                 default:
                     SockNotifyLog.AcceptFailed(_logger, accepted.SocketError, (int)AcceptErrorPause.TotalMilliseconds);
-                    await Task.Delay(AcceptErrorPause, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(AcceptErrorPause, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
                     break;
             }
         }

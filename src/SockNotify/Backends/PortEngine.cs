@@ -63,6 +63,13 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
     private readonly Lock _buffersGate = new();
     private BufferPool? _buffers;
 
+    // Entries delivered by this port's dequeues, for the meter. Each dequeue call that delivers adds its tally once per
+    // kind it delivered (at most three interlocked adds per call, on fields only this port's dequeuers write), never
+    // once per entry: a call that takes a batch of 64 completions pays one add.
+    private long _notificationsDelivered;
+    private long _completionsDelivered;
+    private long _postsDelivered;
+
     /// <summary>The kernel interface that performs operations (never Automatic).</summary>
     public abstract CompletionPortBackend Backend { get; }
 
@@ -92,6 +99,21 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
 
     /// <summary>Pooled buffers the user holds now (none before the pool exists).</summary>
     public int BuffersLent => Volatile.Read(ref _buffers)?.Lent ?? 0;
+
+    /// <summary>Notifications (Remove included) delivered by this port's dequeues so far.</summary>
+    public long NotificationsDelivered => Volatile.Read(ref _notificationsDelivered);
+
+    /// <summary>Operation completions delivered by this port's dequeues so far.</summary>
+    public long CompletionsDelivered => Volatile.Read(ref _completionsDelivered);
+
+    /// <summary>Posted packets delivered by this port's dequeues so far.</summary>
+    public long PostsDelivered => Volatile.Read(ref _postsDelivered);
+
+    /// <summary>
+    /// Entries the port holds ready for a dequeue now (posts, Remove notifications, and what did not fit a dequeuer's
+    /// array); not what the kernel has yet to report. For the meter: it may walk a queue.
+    /// </summary>
+    public abstract int QueueLength { get; }
 
     /// <summary>Whether a pooled receive could find a buffer now.</summary>
     public abstract bool HasFreeBuffer { get; }
@@ -130,6 +152,7 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
             if (produced > 0)
             {
                 WrapAcceptedSockets(entries[..produced]);
+                CountDelivered(entries[..produced]);
                 count = produced;
                 return CompletionWaitResult.Success;
             }
@@ -174,6 +197,33 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
                 Requeue(delivered[(i + 1)..]);
                 throw;
             }
+        }
+    }
+
+    /// <summary>Adds what one dequeue delivers to the meter's counts: one add per kind delivered, not per entry.</summary>
+    private void CountDelivered(ReadOnlySpan<CompletionEntry> delivered)
+    {
+        int notifications = 0, posts = 0;
+        foreach (ref readonly CompletionEntry entry in delivered)
+        {
+            notifications += entry.Kind == CompletionKind.Notification ? 1 : 0;
+            posts += entry.Kind == CompletionKind.Post ? 1 : 0;
+        }
+
+        int completions = delivered.Length - notifications - posts;
+        if (completions > 0)
+        {
+            Interlocked.Add(ref _completionsDelivered, completions);
+        }
+
+        if (notifications > 0)
+        {
+            Interlocked.Add(ref _notificationsDelivered, notifications);
+        }
+
+        if (posts > 0)
+        {
+            Interlocked.Add(ref _postsDelivered, posts);
         }
     }
 

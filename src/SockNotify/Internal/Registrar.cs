@@ -401,7 +401,7 @@ internal sealed class Registrar(PortCore port)
         if (result == SocketNotifyResult.Success && queueNotification)
         {
             // Queued only after the kernel forgot the socket and the registration stopped delivering, so it is last.
-            port.Engine.Post(new CompletionEntry(registration.CompletionKey, (uint)SocketNotifyEvents.Remove, null));
+            port.Engine.Post(new CompletionEntry(registration.CompletionKey, (uint)SocketNotifyEvents.Remove, null, CompletionKind.Notification));
         }
 
         return result;

@@ -80,6 +80,8 @@ internal abstract class LinuxEngine : PortEngine
 
     public sealed override void Post(in CompletionEntry entry) => Queue.Enqueue(entry);
 
+    public sealed override int QueueLength => Queue.Count;
+
     public sealed override void Wake() => Epoll.Wake();
 
     public override void Dispose()
@@ -243,7 +245,7 @@ internal abstract class LinuxEngine : PortEngine
             SocketNotifyEvents events = registration.Filter(readyEvent.Events, (readyEvent.Events & ReadyEvent.Closed) != 0);
             if (events != SocketNotifyEvents.None)
             {
-                CompletionEntry entry = new(registration.CompletionKey, (uint)events, null);
+                CompletionEntry entry = new(registration.CompletionKey, (uint)events, null, CompletionKind.Notification);
                 if (count < entries.Length)
                 {
                     entries[count++] = entry;

@@ -29,6 +29,9 @@ internal sealed class ReadyQueue(EpollSelector epoll)
 
     public bool IsEmpty => _entries.IsEmpty;
 
+    /// <summary>Entries queued now; walks the queue's segments, so for the meter, not for the hot path.</summary>
+    public int Count => _entries.Count;
+
     /// <summary>Whether some thread sleeps or is about to; the caller makes a full fence after its own write first.</summary>
     public bool HasSleepers => Volatile.Read(ref _sleepers) != 0;
 
