@@ -175,6 +175,41 @@ internal sealed unsafe class Operation
         Message->IoVecCount = (nuint)buffers.Length;
     }
 
+    /// <summary>
+    /// Counts <paramref name="sent"/> more bytes of a Send or SendMessage and moves its buffer or iovecs past them: true
+    /// while bytes remain. A stream send completes only once every byte is in the kernel (or on an error), as Winsock's
+    /// does, so an engine whose send went in part sends the rest.
+    /// </summary>
+    public bool ConsumeSent(int sent)
+    {
+        Transferred += sent;
+        if (Kind == OperationKind.Send)
+        {
+            Buffer += sent;
+            Length -= sent;
+            return Length > 0;
+        }
+
+        MessageHeader* message = Message;
+        nuint left = (nuint)sent;
+        while (message->IoVecCount > 0)
+        {
+            IoVec* first = message->IoVecs;
+            if (left < first->Length)
+            {
+                first->Base += left;
+                first->Length -= left;
+                return true;
+            }
+
+            left -= first->Length;
+            message->IoVecs++;
+            message->IoVecCount--;
+        }
+
+        return false;
+    }
+
     /// <summary>Points the message header at the operation's address buffer (<paramref name="length"/> bytes, or none).</summary>
     public void SetMessageAddress(int length)
     {

@@ -54,4 +54,37 @@ public sealed class ExitingThreadTests
         using Socket? accepted = byContext["accept"].AcceptSocket;
         Assert.Equal(client.LocalEndPoint, accepted!.RemoteEndPoint);
     }
+
+    /// <summary>
+    /// The kernel ends a cancelled send that went in part with the count of bytes it sent, not with ECANCELED: a send
+    /// submitted by a thread that exits midway must still send every byte, once, in order (found by the soak: an echo
+    /// lost the rest of a 64 KiB chunk when a thread-pool thread that had submitted it retired).
+    /// </summary>
+    [Theory]
+    [BothBackends]
+    public async Task A_send_that_went_in_part_when_its_submitting_thread_exited_sends_the_rest(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(port, "pair");
+        pair.Server.SendBufferSize = 64 * 1024; // Fixed sizes (no autotuning): the first send cannot go in whole.
+        pair.Client.ReceiveBufferSize = 64 * 1024;
+        byte[] data = new byte[2 * 1024 * 1024];
+        new Random(7).NextBytes(data);
+        byte[] first = data[..(data.Length / 2)], second = data[(data.Length / 2)..];
+        Expect.Started(port.Send(pair.Server, first, SocketFlags.None, "single"));
+        Expect.Started(port.Send(pair.Server, [second.AsMemory(0, 1000), second.AsMemory(1000)], SocketFlags.None, "vectored"));
+
+        // A thread that dequeues (submitting the first send, which fills the socket and waits) and exits.
+        Thread exiting = new(() => Expect.Nothing(port, 50));
+        exiting.Start();
+        exiting.Join();
+        Thread.Sleep(50); // The kernel's cancellation at exit has run by now.
+
+        Task<byte[]> reading = TcpPair.ReadOnOwnThread(pair.Client, data.Length);
+        List<CompletionEntry> entries = Expect.Completions(port, 2);
+        Assert.Equal(
+            [("single", SocketError.Success, (uint)first.Length), ("vectored", SocketError.Success, (uint)second.Length)],
+            entries.Select(e => ((string)e.Context!, e.SocketError, e.BytesTransferred)));
+        Assert.Equal(data, await reading.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
 }

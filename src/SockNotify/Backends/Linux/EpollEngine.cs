@@ -258,10 +258,7 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
                 return SendFailed(operation);
             }
 
-            operation.Transferred += (int)sent;
-            operation.Buffer += sent;
-            operation.Length -= (int)sent;
-            if (operation.Length == 0)
+            if (!operation.ConsumeSent((int)sent))
             {
                 return true;
             }
@@ -278,8 +275,7 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
                 return SendFailed(operation);
             }
 
-            operation.Transferred += (int)sent;
-            if (!AdvanceIoVecs(operation.Message, sent))
+            if (!operation.ConsumeSent((int)sent))
             {
                 return true;
             }
@@ -304,26 +300,5 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
         }
 
         return true;
-    }
-
-    /// <summary>Drops <paramref name="sent"/> bytes from the front of the message's iovecs; false when none are left.</summary>
-    private static bool AdvanceIoVecs(MessageHeader* message, nint sent)
-    {
-        while (message->IoVecCount > 0)
-        {
-            IoVec* first = message->IoVecs;
-            if ((nuint)sent < first->Length)
-            {
-                first->Base += sent;
-                first->Length -= (nuint)sent;
-                return true;
-            }
-
-            sent -= (nint)first->Length;
-            message->IoVecs++;
-            message->IoVecCount--;
-        }
-
-        return false;
     }
 }

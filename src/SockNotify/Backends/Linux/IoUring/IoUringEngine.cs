@@ -492,6 +492,12 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             {
                 // Nobody asked: the kernel cancels a request when the thread that submitted it exits, and any thread that
                 // dequeues submits operations others started. The operation is still the caller's: submit it again.
+                if (selected is not null)
+                {
+                    _bufferRing.Add(selected); // The kernel recycles a cancelled request's buffer; should it name one, it goes back.
+                    selected = null;
+                }
+
                 SocketError resubmitted = Submit(operation);
                 if (resubmitted == SocketError.IOPending)
                 {
@@ -549,6 +555,16 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             if (result < 0 && operation.Error == SocketError.Success)
             {
                 operation.Error = ToSocketError((Errno)(-result));
+            }
+            else if (operation.Kind is OperationKind.Send or OperationKind.SendMessage)
+            {
+                // MSG_WAITALL makes the kernel send every byte, but a send it cancels after some went (its submitting
+                // thread exited, say) ends with their count: unless a cancel was asked for, the rest goes in again.
+                if (operation.ConsumeSent(result) && result > 0 && !cancelling && !owner.IsRemoved && !_disposing
+                    && Submit(operation) == SocketError.IOPending)
+                {
+                    return;
+                }
             }
             else if (operation.Kind != OperationKind.Connect)
             {
