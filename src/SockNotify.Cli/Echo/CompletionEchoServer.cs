@@ -255,9 +255,11 @@ internal sealed class CompletionEchoServer : IEchoServer
 
         public void OnSent(in CompletionEntry entry)
         {
+            uint echoed = _echoing.BytesTransferred;
             server._port.ReturnBuffer(_echoing);
             _echoing = default;
-            if (entry.SocketError != SocketError.Success)
+            // A send completes short only when the connection broke after part of it went: the rest cannot follow.
+            if (entry.SocketError != SocketError.Success || entry.BytesTransferred != echoed)
             {
                 Close();
                 return;
