@@ -225,6 +225,7 @@ public sealed partial class CompletionPort : IDisposable
     /// <exception cref="ArgumentNullException"><paramref name="socket"/> is null.</exception>
     /// <exception cref="InvalidOperationException">Another port holds the socket (close it there); it is left open.</exception>
     /// <exception cref="ObjectDisposedException">The port is disposed.</exception>
+    /// <exception cref="IOException">The kernel kept refusing the cancellations (io_uring: a ring that cannot go on); the socket is closed all the same.</exception>
     public void CloseSocket(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
@@ -234,7 +235,16 @@ public sealed partial class CompletionPort : IDisposable
             SafeSocketHandle handle = socket.SafeHandle;
             try
             {
-                _core.Registrar.EndBeforeClose(handle);
+                try
+                {
+                    _core.Registrar.EndBeforeClose(handle);
+                }
+                catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
+                {
+                    _core.Engine.CloseSocket(socket); // The kernel refused the cancellations: its requests hold the socket until they end.
+                    throw;
+                }
+
                 _core.Engine.CloseSocket(socket);
             }
             finally

@@ -38,7 +38,9 @@ namespace SockNotify.Backends;
 /// request (the operation may still complete with its result). A pooled receive that finds no free buffer is handed
 /// to <see cref="ParkedReceives.Park"/>, and comes back through <see cref="Resume"/>.</item>
 /// <item><b>Submission</b>: an engine may batch what <see cref="Start"/> writes; <see cref="SubmitStarted"/>, called
-/// after the association's lock is released, submits when no waiting thread would, and <see cref="Flush"/> submits at once.</item>
+/// after the association's lock is released, submits when no waiting thread would, and <see cref="Flush"/> submits at once.
+/// Neither throws (the start or cancel it follows took effect already): what the kernel refused stays for the next
+/// wait, which reports a kernel that keeps refusing.</item>
 /// <item><b>Disposal</b>: <see cref="Quiesce"/> runs once, in the port's Dispose, while other threads may still be inside
 /// the port: from then on nothing new reaches the kernel, and before it returns the kernel has let go of every
 /// operation (cancelled and waited for, within a bound), so the caller may free its buffers. It reports in

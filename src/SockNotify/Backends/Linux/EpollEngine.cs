@@ -283,8 +283,8 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
     }
 
     /// <summary>
-    /// A send call failed: false on WouldBlock. An error after some bytes went completes with Success and their count,
-    /// as io_uring reports it (the next operation meets the error), so both engines agree.
+    /// A send call failed: false on WouldBlock. Otherwise the send ends with the error, its count saying how many bytes
+    /// went before it, as io_uring reports a send that stops short.
     /// </summary>
     private static bool SendFailed(Operation operation)
     {
@@ -294,11 +294,7 @@ internal sealed unsafe class EpollEngine(PortCore port, CompletionPortOptions op
             return false;
         }
 
-        if (operation.Transferred == 0)
-        {
-            operation.Error = ToSocketError(errno);
-        }
-
+        operation.Error = ToSocketError(errno);
         return true;
     }
 }

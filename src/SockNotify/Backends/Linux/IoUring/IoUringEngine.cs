@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -212,7 +213,18 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
         }
     }
 
-    public override void Flush() => _submissions.Submit();
+    // Never throws: the entries it could not submit stay published, and the next wait submits them or reports a
+    // ring the kernel refuses (a start or cancel that already took effect must not throw to its caller).
+    public override void Flush()
+    {
+        try
+        {
+            _submissions.Submit();
+        }
+        catch (Win32Exception)
+        {
+        }
+    }
 
     public override void ReturnBuffer(PooledBuffer buffer) => _bufferRing.Add(buffer);
 
@@ -552,18 +564,29 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
                 Port.Operations.Parked.OnBufferReturned();
             }
 
-            if (result < 0 && operation.Error == SocketError.Success)
+            if (result < 0)
             {
-                operation.Error = ToSocketError((Errno)(-result));
+                if (operation.Error == SocketError.Success) // Else a resubmission above failed: that is the result.
+                {
+                    operation.Error = ToSocketError((Errno)(-result));
+                }
             }
             else if (operation.Kind is OperationKind.Send or OperationKind.SendMessage)
             {
-                // MSG_WAITALL makes the kernel send every byte, but a send it cancels after some went (its submitting
-                // thread exited, say) ends with their count: unless a cancel was asked for, the rest goes in again.
-                if (operation.ConsumeSent(result) && result > 0 && !cancelling && !owner.IsRemoved && !_disposing
-                    && Submit(operation) == SocketError.IOPending)
+                if (operation.ConsumeSent(result))
                 {
-                    return;
+                    // MSG_WAITALL makes the kernel send every byte, but a send it cancels after some went ends with their
+                    // count, not ECANCELED: if nobody asked (its submitting thread exited, say) the rest goes in again,
+                    // and a send that stops short reports why, as on epoll (the count says how much went).
+                    bool asked = cancelling || owner.IsRemoved || _disposing;
+                    SocketError rest = asked ? SocketError.OperationAborted
+                        : result == 0 ? SocketError.SocketError : Submit(operation);
+                    if (rest == SocketError.IOPending)
+                    {
+                        return;
+                    }
+
+                    operation.Error = rest;
                 }
             }
             else if (operation.Kind != OperationKind.Connect)
