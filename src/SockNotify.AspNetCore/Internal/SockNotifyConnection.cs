@@ -491,7 +491,17 @@ internal sealed partial class SockNotifyConnection : ConnectionContext,
                 // The connection is already gone; closing it is all that is left.
             }
 
-            _port.CloseSocket(_socket);
+            try
+            {
+                _port.CloseSocket(_socket);
+            }
+            catch (Exception ex) when (ex is IOException or System.ComponentModel.Win32Exception or ObjectDisposedException)
+            {
+                // The port could not close it in order (its ring refuses the kernel's work, or it is gone): closed all
+                // the same, and nothing escapes to Kestrel or skips the loops' own ends.
+                SockNotifyLog.UnexpectedException(_logger, ConnectionId, ex);
+                _socket.Dispose();
+            }
         }
     }
 
