@@ -62,6 +62,10 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
     /// <summary>What <see cref="Wait"/> returns once the port is disposed.</summary>
     protected const int PortClosed = -1;
 
+    /// <summary>The port whose dequeue last gave this thread entries, until the thread dequeues again.</summary>
+    [ThreadStatic]
+    private static PortEngine? t_dequeuedFrom;
+
     private readonly Lock _buffersGate = new();
     private BufferPool? _buffers;
 
@@ -141,6 +145,7 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
             return CompletionWaitResult.Success;
         }
 
+        t_dequeuedFrom = null;
         long start = millisecondsTimeout > 0 ? Stopwatch.GetTimestamp() : 0;
         int waitMilliseconds = millisecondsTimeout;
         while (true)
@@ -155,6 +160,7 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
             {
                 WrapAcceptedSockets(entries[..produced]);
                 CountDelivered(entries[..produced]);
+                t_dequeuedFrom = this;
                 count = produced;
                 return CompletionWaitResult.Success;
             }
@@ -289,6 +295,13 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
 
     /// <summary>Starts a parked pooled receive again after a buffer came back. Under the association's lock.</summary>
     public abstract void Resume(Operation operation, ref CompletionSink sink);
+
+    /// <summary>
+    /// Whether the calling thread is handling entries this port's dequeue gave it. Such a thread almost always dequeues
+    /// again, and its next wait submits whatever it started meanwhile in one go, so an engine may leave its starts to
+    /// that wait instead of entering the kernel once per start; the port's sweep submits them should it not come back.
+    /// </summary>
+    protected bool CallerWillWaitAgain => t_dequeuedFrom == this;
 
     /// <summary>After <see cref="Start"/>, outside the lock: submits what it wrote unless a waiting thread will.</summary>
     public virtual void SubmitStarted()

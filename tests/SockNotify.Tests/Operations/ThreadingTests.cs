@@ -7,6 +7,40 @@ namespace SockNotify.Tests.Operations;
 public class ThreadingTests
 {
     /// <summary>
+    /// A thread handling entries it dequeued leaves its starts to its own next wait (one submission for all of them).
+    /// One that starts an operation and then never dequeues again, while another thread sleeps in the port, must not
+    /// leave the operation waiting for nobody: it completes and the sleeper gets it.
+    /// </summary>
+    [Theory, BothBackends]
+    public void An_operation_started_by_a_dequeuer_that_never_comes_back_completes_for_a_sleeping_thread(CompletionPortBackend backend)
+    {
+        using CompletionPort port = Ports.Create(backend);
+        using TcpPair pair = Ports.AssociatedPair(port, "pair");
+        using Barrier asleep = new(2);
+        CompletionEntry received = default;
+        Thread sleeper = new(() =>
+        {
+            asleep.SignalAndWait();
+            received = Expect.Completion(port);
+        });
+        sleeper.Start();
+        asleep.SignalAndWait();
+        Thread.Sleep(100); // The sleeper is in the port.
+
+        port.PostQueuedCompletionStatus("key", 0, "posted");
+        // This thread dequeues the post, as a worker would, then starts a receive and never dequeues again: the sleeper
+        // may take the post instead, which tests the plain path.
+        CompletionEntry[] entries = new CompletionEntry[1];
+        bool gotPost = port.GetQueuedCompletionStatus(entries, out int count, 100) == CompletionWaitResult.Success && count == 1;
+        Expect.Started(port.Receive(pair.Server, new byte[16], SocketFlags.None, "receive"));
+        pair.Client.Send("data"u8);
+
+        Assert.True(sleeper.Join(TimeSpan.FromSeconds(5)), "the sleeping thread got no completion");
+        CompletionEntry receive = gotPost ? received : Expect.Completion(port);
+        Assert.Equal(("receive", SocketError.Success, 4u), (receive.Context, receive.SocketError, receive.BytesTransferred));
+    }
+
+    /// <summary>
     /// The seed's worker-thread model: four threads dequeue from one port and each echoes what it receives; clients
     /// count every byte back. No completion may be lost (a connection would stall) or duplicated (bytes would repeat).
     /// </summary>

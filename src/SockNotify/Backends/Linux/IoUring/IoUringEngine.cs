@@ -15,9 +15,10 @@ namespace SockNotify.Backends.Linux.IoUring;
 /// preparation per opcode), and the multishot accept in <c>IoUringEngine.Accept.cs</c>.
 /// <list type="bullet">
 /// <item><b>Who submits</b>: a starter writes its entry under the submission gate and publishes it. If some thread
-/// sleeps in the port, the starter submits at once (<see cref="SubmitStarted"/>); otherwise the entry waits for the next
-/// waiter, whose wait submits everything pending first (the ready queue's sleeper count makes this race-free), and the
-/// port's sweep submits what a thread that stopped dequeuing left behind.</item>
+/// sleeps in the port, the starter submits at once (<see cref="SubmitStarted"/>), unless it is itself handling entries
+/// of this port: then its own next wait submits what it started, all in one enter; otherwise the entry waits for the
+/// next waiter, whose wait submits everything pending first (the ready queue's sleeper count makes this race-free). The
+/// port's sweep submits what a thread that stopped dequeuing left behind (within <see cref="PortSweeper.Period"/>).</item>
 /// <item><b>Sockets</b> are named by descriptor; the submission queue holds each entry's socket open for the enter that
 /// submits it and never reaches a socket closed before (<see cref="SubmissionQueue"/>). The ring keeps no socket open
 /// otherwise: once the kernel's own requests on a socket end (cancelled by <see cref="CompletionPort.CloseSocket"/>,
@@ -204,10 +205,13 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
 
     public override void SubmitStarted()
     {
-        // A sleeping thread will not submit what this one wrote: submit now. Otherwise the next waiter does (it counts
-        // itself a sleeper before it reads the submission queue; the fence orders the entry's publication before the read).
+        // A sleeping thread will not submit what this one wrote: submit now, unless this thread handles entries of this
+        // port and will wait again, submitting all it started in one enter (so batching survives several dequeuing
+        // threads, one of them asleep; the sweep submits what a thread that stops dequeuing left). Otherwise the next
+        // waiter does (it counts itself a sleeper before it reads the submission queue; the fence orders the entry's
+        // publication before the read).
         Interlocked.MemoryBarrier();
-        if (Queue.HasSleepers)
+        if (Queue.HasSleepers && !CallerWillWaitAgain)
         {
             Flush();
         }
