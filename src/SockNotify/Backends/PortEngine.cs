@@ -62,9 +62,16 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
     /// <summary>What <see cref="Wait"/> returns once the port is disposed.</summary>
     protected const int PortClosed = -1;
 
-    /// <summary>The port whose dequeue last gave this thread entries, until the thread dequeues again.</summary>
+    private static int s_lastIdentity;
+
+    /// <summary>
+    /// The <see cref="_identity"/> of the port whose dequeue last gave this thread entries, until the thread dequeues
+    /// again (a number, not a reference, so that a thread does not keep a disposed port alive).
+    /// </summary>
     [ThreadStatic]
-    private static PortEngine? t_dequeuedFrom;
+    private static int t_dequeuedFrom;
+
+    private readonly int _identity = Interlocked.Increment(ref s_lastIdentity);
 
     private readonly Lock _buffersGate = new();
     private BufferPool? _buffers;
@@ -145,7 +152,7 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
             return CompletionWaitResult.Success;
         }
 
-        t_dequeuedFrom = null;
+        t_dequeuedFrom = 0;
         long start = millisecondsTimeout > 0 ? Stopwatch.GetTimestamp() : 0;
         int waitMilliseconds = millisecondsTimeout;
         while (true)
@@ -160,7 +167,7 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
             {
                 WrapAcceptedSockets(entries[..produced]);
                 CountDelivered(entries[..produced]);
-                t_dequeuedFrom = this;
+                t_dequeuedFrom = _identity;
                 count = produced;
                 return CompletionWaitResult.Success;
             }
@@ -301,7 +308,7 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
     /// again, and its next wait submits whatever it started meanwhile in one go, so an engine may leave its starts to
     /// that wait instead of entering the kernel once per start; the port's sweep submits them should it not come back.
     /// </summary>
-    protected bool CallerWillWaitAgain => t_dequeuedFrom == this;
+    protected bool CallerWillWaitAgain => t_dequeuedFrom == _identity;
 
     /// <summary>After <see cref="Start"/>, outside the lock: submits what it wrote unless a waiting thread will.</summary>
     public virtual void SubmitStarted()
