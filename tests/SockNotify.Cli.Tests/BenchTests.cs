@@ -67,7 +67,7 @@ public class BenchTests
         try
         {
             (int exitCode, string stdout, string stderr) = await CommandLineTests.RunAsync(
-                "bench", "--engines", "notify,sockets,c-epoll,c-uring", "--connections", "10", "--warmup", "500ms", "--duration", "1s",
+                "bench", "--engines", "notify,completion,c-epoll,c-uring", "--connections", "10", "--warmup", "500ms", "--duration", "1s",
                 "--idle-connections", "50", "--repeat", "1", "--out", output);
             Assert.True(exitCode == 0, $"{stdout}\n{stderr}");
 
