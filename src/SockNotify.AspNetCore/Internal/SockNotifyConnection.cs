@@ -2,7 +2,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -294,16 +293,27 @@ internal sealed partial class SockNotifyConnection : ConnectionContext,
                     break; // Aborted.
                 }
 
+                // The whole buffer, in as many sends as its segments need. Awaited here rather than in a helper method:
+                // a helper's async state would be allocated per response (the pooling builder's cache missed every time).
                 ReadOnlySequence<byte> buffer = result.Buffer;
-                if (!buffer.IsEmpty)
+                SocketError error = SocketError.Success;
+                for (ReadOnlySequence<byte> rest = buffer; !rest.IsEmpty && error == SocketError.Success;)
                 {
-                    SocketError error = await SendAsync(buffer);
-                    if (error != SocketError.Success)
+                    _send.Reset();
+                    error = StartSend(rest, out int length);
+                    if (error == SocketError.IOPending)
                     {
-                        shutdownReason = SendError(error, out bool unexpected);
-                        unexpectedError = unexpected ? shutdownReason : null;
-                        break;
+                        CompletionEntry sent = await _send.Completion;
+                        error = sent.SocketError; // A send that stops short says why (the port's contract).
+                        rest = rest.Slice(length);
                     }
+                }
+
+                if (error != SocketError.Success)
+                {
+                    shutdownReason = SendError(error, out bool unexpected);
+                    unexpectedError = unexpected ? shutdownReason : null;
+                    break;
                 }
 
                 ToSend.AdvanceTo(buffer.End);
@@ -328,67 +338,6 @@ internal sealed partial class SockNotifyConnection : ConnectionContext,
         }
     }
 
-    /// <summary>Sends the whole buffer, in as many sends as its segments need; Success or the error that stopped it.</summary>
-    /// <remarks>Called for every response: its state machine is pooled, so that a send that waits allocates nothing.</remarks>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<SocketError> SendAsync(ReadOnlySequence<byte> buffer)
-    {
-        while (!buffer.IsEmpty)
-        {
-            _send.Reset();
-            SocketError started;
-            int length;
-            if (buffer.IsSingleSegment)
-            {
-                length = (int)buffer.Length;
-                started = StartSend(buffer.First, default);
-            }
-            else
-            {
-                ReadOnlyMemory<byte>[] segments = _sendSegments ??= new ReadOnlyMemory<byte>[MaxSendSegments];
-                int count = 0;
-                length = 0;
-                foreach (ReadOnlyMemory<byte> segment in buffer)
-                {
-                    if (segment.IsEmpty)
-                    {
-                        continue;
-                    }
-
-                    segments[count++] = segment;
-                    length += segment.Length;
-                    if (count == segments.Length)
-                    {
-                        break;
-                    }
-                }
-
-                started = StartSend(default, segments.AsSpan(0, count));
-                segments.AsSpan(0, count).Clear(); // The port copied them; the blocks must not be kept alive by this array.
-            }
-
-            if (started != SocketError.IOPending)
-            {
-                return started;
-            }
-
-            CompletionEntry sent = await _send.Completion;
-            if (sent.SocketError != SocketError.Success)
-            {
-                return sent.SocketError;
-            }
-
-            if (sent.BytesTransferred < length)
-            {
-                return SocketError.ConnectionReset; // The connection failed midway; the port keeps the error for the next operation.
-            }
-
-            buffer = buffer.Slice(length);
-        }
-
-        return SocketError.Success;
-    }
-
     // No lock: a start that races Abort's close is aborted by the port (see the header).
     private SocketError StartReceive(Memory<byte> direct)
     {
@@ -400,6 +349,38 @@ internal sealed partial class SockNotifyConnection : ConnectionContext,
         return _receivePooled
             ? _port.ReceivePooled(_socket, SocketFlags.None, _receive)
             : _port.Receive(_socket, direct, SocketFlags.None, _receive);
+    }
+
+    /// <summary>Starts a send of the buffer's first segments (at most <see cref="MaxSendSegments"/>), <paramref name="length"/> bytes.</summary>
+    private SocketError StartSend(in ReadOnlySequence<byte> buffer, out int length)
+    {
+        if (buffer.IsSingleSegment)
+        {
+            length = (int)buffer.Length;
+            return StartSend(buffer.First, default);
+        }
+
+        ReadOnlyMemory<byte>[] segments = _sendSegments ??= new ReadOnlyMemory<byte>[MaxSendSegments];
+        int count = 0;
+        length = 0;
+        foreach (ReadOnlyMemory<byte> segment in buffer)
+        {
+            if (segment.IsEmpty)
+            {
+                continue;
+            }
+
+            segments[count++] = segment;
+            length += segment.Length;
+            if (count == segments.Length)
+            {
+                break;
+            }
+        }
+
+        SocketError started = StartSend(default, segments.AsSpan(0, count));
+        segments.AsSpan(0, count).Clear(); // The port copied them; the blocks must not be kept alive by this array.
+        return started;
     }
 
     private SocketError StartSend(ReadOnlyMemory<byte> single, ReadOnlySpan<ReadOnlyMemory<byte>> segments)
