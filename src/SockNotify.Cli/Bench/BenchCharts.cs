@@ -48,11 +48,16 @@ internal static class BenchCharts
             ticks.Add(new Tick((l * (engines.Length + 1)) + ((engines.Length - 1) / 2.0), $"{loads[l]} connections"));
         }
 
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual([.. ticks]);
+        return Finish(plot, [.. ticks], title, Path.Combine(directory, file));
+    }
+
+    /// <summary>Puts the group labels under the bars, titles the chart and writes it as a PNG; returns its path.</summary>
+    public static string Finish(Plot plot, Tick[] groups, string title, string path)
+    {
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(groups);
         plot.Axes.Margins(bottom: 0);
         plot.Title(title);
         plot.ShowLegend(Alignment.UpperRight);
-        string path = Path.Combine(directory, file);
         plot.SavePng(path, 900, 500);
         return path;
     }

@@ -186,13 +186,7 @@ internal static class HttpBenchTable
 
         Tick[] ticks = [.. tests.Select((test, g) => new Tick((g * (transports.Length + 1)) + ((transports.Length - 1) / 2.0),
             test == HttpBenchRunner.Plaintext ? $"{test} (pipelined {rows.First(r => r.Test == test).Pipeline})" : test))];
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
-        plot.Axes.Margins(bottom: 0);
-        plot.Title(title);
-        plot.ShowLegend(Alignment.UpperRight);
-        string path = Path.Combine(directory, file);
-        plot.SavePng(path, 900, 500);
-        return path;
+        return BenchCharts.Finish(plot, ticks, title, Path.Combine(directory, file));
     }
 
     private static string Ratio(double value, double? baseline) =>
