@@ -251,9 +251,22 @@ public class FaultTests
         {
             Expect.Started(port.Receive(x.Server, new byte[4], SocketFlags.None, "x"));
             Expect.Started(port.Receive(y.Server, new byte[4], SocketFlags.None, "y"));
-            pair.Client.ReceiveTimeout = 2000;
-            byte[] sink = new byte[64 * 1024];
-            pair.Client.Receive(sink); // Room in the socket: the kernel ends the orphaned send with what went.
+            // Room in the socket (read on, as one read may free too little to wake the send): the kernel ends the
+            // orphaned send with what went. The reader ends when the pair is disposed, or after 10 s without data.
+            pair.Client.ReceiveTimeout = 10_000;
+            _ = Task.Factory.StartNew(() =>
+            {
+                byte[] sink = new byte[64 * 1024];
+                try
+                {
+                    while (pair.Client.Receive(sink) > 0)
+                    {
+                    }
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
             CompletionEntry entry = Expect.Completion(port);
             Assert.Equal(("big", SocketError.NoBufferSpaceAvailable), (entry.Context, entry.SocketError));
