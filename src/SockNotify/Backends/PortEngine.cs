@@ -50,9 +50,10 @@ namespace SockNotify.Backends;
 /// </list>
 /// <para><b>Shapes</b>: on Linux (<see cref="LinuxEngine"/>) epoll reports readiness, an eventfd wakes, and a managed
 /// queue holds posted entries, with operations in io_uring or performed on readiness. On Windows the kernel's completion
-/// port is the queue: <see cref="Wait"/> is <c>GetQueuedCompletionStatusEx</c>, <see cref="Post"/> is
-/// <c>PostQueuedCompletionStatus</c> carrying tokens for the key and context objects, <see cref="Wake"/> a private
-/// packet, <see cref="Start"/> an overlapped call whose OVERLAPPED is the operation's; notifications come from
+/// port is the queue (<see cref="Windows.WindowsEngine"/>): <see cref="Wait"/> is <c>GetQueuedCompletionStatusEx</c>,
+/// <see cref="Post"/> is <c>PostQueuedCompletionStatus</c> of a packet that stands for the oldest entry of a managed
+/// FIFO (the key and context objects never reach the kernel), <see cref="Wake"/> a private packet, <see cref="Start"/>
+/// an overlapped call whose OVERLAPPED is the operation slot's; notifications are to come from
 /// <c>ProcessSocketNotifications</c> (whose own Remove packets the engine drops: the registrar posts the port's) or
 /// from AFD polls.</para>
 /// </summary>

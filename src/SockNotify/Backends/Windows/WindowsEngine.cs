@@ -42,8 +42,6 @@ internal sealed unsafe partial class WindowsEngine : PortEngine
 
     public override bool HasFreeBuffer => Buffers.HasFree;
 
-    public override bool ReleasedEverything => true;
-
     /// <summary>Makes the engine; the Iocp backend is the only one on Windows.</summary>
     public static new WindowsEngine Create(PortCore port, CompletionPortOptions options)
     {
@@ -88,29 +86,6 @@ internal sealed unsafe partial class WindowsEngine : PortEngine
 
     public override SocketNotifyResult Delete(Registration registration) => SocketNotifyResult.SystemError;
 
-    public override SocketNotifyResult Associate(Association association) =>
-        throw new PlatformNotSupportedException("Overlapped operations are not yet implemented on Windows.");
-
-    public override void Dissociate(Association association)
-    {
-    }
-
-    public override SocketError Start(Operation operation, ref CompletionSink sink) => SocketError.OperationNotSupported;
-
-    public override bool Cancel(Operation operation) => false;
-
-    public override void Advance(ref OperationList side, ref CompletionSink sink)
-    {
-    }
-
-    public override void Resume(Operation operation, ref CompletionSink sink)
-    {
-    }
-
-    public override void Quiesce(List<Association> ended)
-    {
-    }
-
     public override void ReturnBuffer(PooledBuffer buffer) => buffer.Pool.Return(buffer);
 
     public override void Dispose()
@@ -121,7 +96,12 @@ internal sealed unsafe partial class WindowsEngine : PortEngine
             dropped.DropUndelivered();
         }
 
-        CreatedBuffers?.Dispose();
+        if (_drained)
+        {
+            // Otherwise the kernel may still write into some: leaking this memory is better than letting it be reused.
+            _blocks.Free();
+            CreatedBuffers?.Dispose();
+        }
     }
 
     protected override int Wait(Span<CompletionEntry> entries, int timeoutMilliseconds)
@@ -175,6 +155,9 @@ internal sealed unsafe partial class WindowsEngine : PortEngine
                 sink.Add(entry);
                 break;
             case PacketKind.Wake:
+                break;
+            case PacketKind.Operation:
+                HandleOperationPacket(packet, ref sink);
                 break;
             default:
                 throw new InvalidOperationException($"Unknown completion key {packet.CompletionKey}.");

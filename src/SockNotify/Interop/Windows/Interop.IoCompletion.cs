@@ -16,23 +16,12 @@ internal static partial class Interop
         internal const byte FILE_SKIP_COMPLETION_PORT_ON_SUCCESS = 0x1;
         internal const byte FILE_SKIP_SET_EVENT_ON_HANDLE = 0x2;
 
-        /// <summary><c>OVERLAPPED</c> (x64: 32 bytes). <c>Internal</c> holds the NTSTATUS, <c>InternalHigh</c> the bytes.</summary>
-        [StructLayout(LayoutKind.Sequential)]
-        internal struct Overlapped
-        {
-            public nuint Internal;
-            public nuint InternalHigh;
-            public uint Offset;
-            public uint OffsetHigh;
-            public nint EventHandle;
-        }
-
         /// <summary><c>OVERLAPPED_ENTRY</c> (x64: 32 bytes): one dequeued packet.</summary>
         [StructLayout(LayoutKind.Sequential)]
         internal struct OverlappedEntry
         {
             public nuint CompletionKey;
-            public Overlapped* Overlapped;
+            public NativeOverlapped* Overlapped; // OVERLAPPED, whose layout .NET's NativeOverlapped has
             public nuint Internal;
             public uint NumberOfBytesTransferred;
         }
@@ -41,6 +30,10 @@ internal static partial class Interop
         // association the return value is existingPort again and must not be owned twice.
         [LibraryImport(Libraries.Kernel32, SetLastError = true)]
         internal static partial nint CreateIoCompletionPort(nint fileHandle, nint existingPort, nuint completionKey, uint numberOfConcurrentThreads);
+
+        /// <summary>Associates a socket with the port: its overlapped operations' packets carry <paramref name="completionKey"/>.</summary>
+        [LibraryImport(Libraries.Kernel32, EntryPoint = "CreateIoCompletionPort", SetLastError = true)]
+        internal static partial nint AssociateWithPort(System.Net.Sockets.SafeSocketHandle socket, SafeKernelHandle port, nuint completionKey, uint numberOfConcurrentThreads);
 
         // SAFETY: the kernel writes at most count entries at entries, which the caller keeps for the call.
         [LibraryImport(Libraries.Kernel32, SetLastError = true)]
