@@ -16,12 +16,19 @@ namespace SockNotify.Backends.Windows;
 /// puts it behind everything queued before it: that is the order guarantee of the seam. A <see cref="PacketKind.Wake"/>
 /// packet carries nothing: the wait that gets it returns what else it got (possibly nothing).</para>
 /// <para><b>Threads and locks.</b> <see cref="Wait"/> runs on any number of threads at once; the kernel hands each
-/// packet to one of them. The posted queue is lock-free. Nothing is held across the kernel wait.</para>
+/// packet to one of them. The posted queue is lock-free. Nothing is held across the kernel wait; an operation's packet
+/// is handled under its association's lock (see WindowsEngine.Operations.cs, which also states the lifetime of each
+/// operation's OVERLAPPED memory).</para>
 /// <para><b>Disposal.</b> The port's Dispose wakes one waiter; each waiter that finds the port disposed posts the wake
-/// again and returns PortClosed, putting back what it had taken (dropped at teardown). Teardown
-/// (<see cref="Dispose"/>) runs after the last call left the port, so no thread is inside
-/// <c>GetQueuedCompletionStatusEx</c> when the handle closes; closing it discards the kernel's packets, and the posted
-/// entries left are released with <see cref="CompletionEntry.DropUndelivered"/>.</para>
+/// again and returns PortClosed, putting back what it had taken (dropped at teardown). <see cref="Quiesce"/> cancels
+/// the operations in the kernel and dequeues their packets itself (other waiters may take some: they finish them too)
+/// until none is owed, within a bound, passing on the wakes it met. Teardown (<see cref="Dispose"/>) runs after the
+/// last call left the port, so no thread is inside <c>GetQueuedCompletionStatusEx</c> when the handle closes; closing
+/// it discards the kernel's packets, the posted entries left are released with
+/// <see cref="CompletionEntry.DropUndelivered"/>, and the OVERLAPPED blocks and the pool are freed only if no packet
+/// was still owed.</para>
+/// <para><b>Notifications</b> are not implemented yet: Add answers SystemError (the AFD poll emulation and the native
+/// <c>ProcessSocketNotifications</c> are the next stage).</para>
 /// </summary>
 [SupportedOSPlatform("windows")]
 internal sealed unsafe partial class WindowsEngine : PortEngine
