@@ -122,7 +122,7 @@ public readonly struct CompletionEntry
     {
         if (HoldsAcceptedDescriptor)
         {
-            Interop.Close((int)_lease);
+            _ = OperatingSystem.IsWindows() ? Interop.Winsock.CloseSocket((nint)_lease) : Interop.Close((int)_lease);
         }
 
         if (PooledBuffer is { } buffer)

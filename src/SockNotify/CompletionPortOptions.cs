@@ -29,7 +29,9 @@ public sealed class CompletionPortOptions
 /// <summary>The kernel interface behind a port's overlapped operations.</summary>
 public enum CompletionPortBackend
 {
-    /// <summary>io_uring when available and not disabled with <c>SOCKNOTIFY_IO_URING=0</c>, else epoll.</summary>
+    /// <summary>
+    /// Linux: io_uring when available and not disabled with <c>SOCKNOTIFY_IO_URING=0</c>, else epoll. Windows: Iocp.
+    /// </summary>
     Automatic,
 
     /// <summary>io_uring: operations are submitted in batches and performed by the kernel.</summary>
@@ -37,4 +39,10 @@ public enum CompletionPortBackend
 
     /// <summary>epoll: each operation is a non-blocking system call made when its socket is ready.</summary>
     Epoll,
+
+    /// <summary>
+    /// Windows: the kernel's I/O completion port, with overlapped Winsock calls (the only backend on Windows, and what
+    /// Automatic means there).
+    /// </summary>
+    Iocp,
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using SockNotify.Backends.Linux;
+using SockNotify.Backends.Windows;
 using SockNotify.Internal;
 
 namespace SockNotify.Backends;
@@ -51,9 +52,10 @@ namespace SockNotify.Backends;
 /// </list>
 /// <para><b>Shapes</b>: on Linux (<see cref="LinuxEngine"/>) epoll reports readiness, an eventfd wakes, and a managed
 /// queue holds posted entries, with operations in io_uring or performed on readiness. On Windows the kernel's completion
-/// port is the queue: <see cref="Wait"/> is <c>GetQueuedCompletionStatusEx</c>, <see cref="Post"/> is
-/// <c>PostQueuedCompletionStatus</c> carrying tokens for the key and context objects, <see cref="Wake"/> a private
-/// packet, <see cref="Start"/> an overlapped call whose OVERLAPPED is the operation's; notifications come from
+/// port is the queue (<see cref="Windows.WindowsEngine"/>): <see cref="Wait"/> is <c>GetQueuedCompletionStatusEx</c>,
+/// <see cref="Post"/> is <c>PostQueuedCompletionStatus</c> of a packet that stands for the oldest entry of a managed
+/// FIFO (the key and context objects never reach the kernel), <see cref="Wake"/> a private packet, <see cref="Start"/>
+/// an overlapped call whose OVERLAPPED is the operation slot's; notifications are to come from
 /// <c>ProcessSocketNotifications</c> (whose own Remove packets the engine drops: the registrar posts the port's) or
 /// from AFD polls.</para>
 /// </summary>
@@ -134,11 +136,24 @@ internal abstract class PortEngine(PortCore port, CompletionPortOptions options)
     /// <summary>After <see cref="IDisposable.Dispose"/>: whether the kernel let go of every operation's memory.</summary>
     public abstract bool ReleasedEverything { get; }
 
-    /// <summary>Makes the engine for this machine: the Linux engine (io_uring or epoll) for now.</summary>
+    /// <summary>Makes the engine for this machine: the Linux engine (io_uring or epoll) or the Windows engine.</summary>
     /// <exception cref="PlatformNotSupportedException">The system is not supported, or a refused backend was asked for.</exception>
-    public static PortEngine Create(PortCore port, CompletionPortOptions options) => OperatingSystem.IsLinux()
-        ? LinuxEngine.Create(port, options)
-        : throw new PlatformNotSupportedException("SockNotify's CompletionPort supports Linux only so far.");
+    public static PortEngine Create(PortCore port, CompletionPortOptions options)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return WindowsEngine.Create(port, options);
+        }
+
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("SockNotify's CompletionPort supports Linux and Windows.");
+        }
+
+        return options.Backend == CompletionPortBackend.Iocp
+            ? throw new PlatformNotSupportedException("The Iocp backend is Windows'; Linux has io_uring and epoll.")
+            : LinuxEngine.Create(port, options);
+    }
 
     /// <summary>
     /// Dequeues up to <c>entries.Length</c> entries, waiting at most <paramref name="millisecondsTimeout"/>: returns
