@@ -506,8 +506,8 @@ internal sealed unsafe partial class IoUringEngine : LinuxEngine
             int result = completion.Result;
             if (result == -(int)Errno.ECANCELED && !cancelling && !owner.IsRemoved && !_disposing)
             {
-                // Nobody asked: the kernel cancels a request when the thread that submitted it exits, and any thread that
-                // dequeues submits operations others started. The operation is still the caller's: submit it again.
+                // Nobody asked: the kernel ends a request whose submitting thread has exited when it next makes progress,
+                // and any thread that dequeues submits operations others started. Still the caller's: submit it again.
                 if (selected is not null)
                 {
                     _bufferRing.Add(selected); // The kernel recycles a cancelled request's buffer; should it name one, it goes back.
